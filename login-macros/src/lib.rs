@@ -1,0 +1,53 @@
+//! The attribute macros of `login-runtime`. They only parse, validate and expand: every behaviour
+//! lives in the runtime, reached through `::login_runtime::__private`. Depend on `login-runtime`,
+//! which re-exports them, rather than on this crate.
+
+use proc_macro::TokenStream;
+
+mod attr;
+#[path = "../../login-runtime/src/checks.rs"]
+#[allow(dead_code)]
+mod checks;
+mod login_config;
+mod protected;
+mod user_loader;
+
+/// Registers the function that loads a user from a token's subject (fastapi-login's
+/// `@manager.user_loader()`). See `login_runtime::user_loader`.
+#[proc_macro_attribute]
+pub fn user_loader(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand("user_loader", args, item, user_loader::expand)
+}
+
+/// Makes an axum handler require (or with `optional`, accept) an authenticated user.
+/// See `login_runtime::protected`.
+#[proc_macro_attribute]
+pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand("protected", args, item, protected::expand)
+}
+
+/// Declares a login manager's literal configuration, checked at compile time.
+/// See `login_runtime::login_config`.
+#[proc_macro_attribute]
+pub fn login_config(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand("login_config", args, item, login_config::expand)
+}
+
+type Expander = fn(proc_macro2::TokenStream, proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream>;
+
+/// Runs an expander; on error keeps the user's item and adds the spanned errors, so the rest of the
+/// crate still sees the item. `LOGIN_MACROS_DEBUG=1` prints every expansion.
+fn expand(name: &str, args: TokenStream, item: TokenStream, f: Expander) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    let out = match f(args.into(), item.clone()) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            let err = err.into_compile_error();
+            quote::quote! { #item #err }
+        }
+    };
+    if std::env::var_os("LOGIN_MACROS_DEBUG").is_some_and(|v| v != "0") {
+        eprintln!("#[{name}] expands to:\n{out}\n");
+    }
+    out.into()
+}

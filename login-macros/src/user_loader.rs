@@ -1,0 +1,146 @@
+//! `#[user_loader]`: implements `UserLoader` and `LoadUser<S>` for the type the function returns.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
+
+use crate::attr::Errors;
+
+const SHAPE: &str = "async fn load_user(id: &str /*, extra: &State */) -> Option<User>";
+
+pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let mut errors = Errors::default();
+    if !args.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &args,
+            "`#[user_loader]` takes no arguments: the user type is the one the function returns",
+        ));
+    }
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new_spanned(
+            sig.fn_token,
+            format!("a `#[user_loader]` must be an `async fn`: write `{SHAPE}`"),
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push(syn::Error::new_spanned(&sig.generics, "a `#[user_loader]` cannot be generic"));
+    }
+    let user = errors.push_result(user_type(&sig.output, sig.ident.span()));
+    let mut inputs = sig.inputs.iter();
+    let id = match inputs.next() {
+        Some(FnArg::Typed(id)) => Some(id),
+        Some(FnArg::Receiver(r)) => {
+            errors.push(syn::Error::new_spanned(r, "a `#[user_loader]` is a free function, not a method"));
+            None
+        }
+        None => {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!("a `#[user_loader]` takes the token's subject as its first argument: `{SHAPE}`"),
+            ));
+            None
+        }
+    };
+    errors.finish()?;
+    let (Some(user), Some(id)) = (user, id) else { unreachable!("errors were reported above") };
+
+    let rt = quote!(::login_runtime::__private);
+    let name = &sig.ident;
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => ty,
+        ReturnType::Default => unreachable!("checked by user_type"),
+    };
+    let parse_id = match &*id.ty {
+        Type::Reference(r) if is_str(&r.elem) => quote!(__sub),
+        Type::Reference(r) => {
+            let inner = &r.elem;
+            quote_spanned! {inner.span()=> &match #rt::parse_subject::<#inner>(__sub) {
+                #rt::Option::Some(id) => id,
+                #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
+            }}
+        }
+        ty => quote_spanned! {ty.span()=> match #rt::parse_subject::<#ty>(__sub) {
+            #rt::Option::Some(id) => id,
+            #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
+        }},
+    };
+    let mut bounds = Vec::new();
+    let mut lets = Vec::new();
+    let mut call_args = Vec::new();
+    for (i, arg) in inputs.enumerate() {
+        let FnArg::Typed(arg) = arg else { continue };
+        let var = format_ident!("__arg{}", i);
+        let (ty, by_ref) = match &*arg.ty {
+            Type::Reference(r) => (&*r.elem, true),
+            ty => (ty, false),
+        };
+        bounds.push(quote_spanned! {ty.span()=> #ty: #rt::FromRef<__S> });
+        lets.push(quote! { let #var = <#ty as #rt::FromRef<__S>>::from_ref(__state); });
+        call_args.push(if by_ref { quote!(&#var) } else { quote!(#var) });
+    }
+
+    Ok(quote! {
+        #func
+
+        impl #rt::UserLoader for #user {}
+
+        impl<__S> #rt::LoadUser<__S> for #user
+        where
+            __S: ::core::marker::Send + ::core::marker::Sync,
+            #(#bounds,)*
+        {
+            type Error = <#output as #rt::LoaderOutput>::Error;
+
+            fn load(
+                __sub: &str,
+                __state: &__S,
+            ) -> impl #rt::Future<Output = #rt::Result<#rt::Option<Self>, Self::Error>> + ::core::marker::Send {
+                async move {
+                    let __id = #parse_id;
+                    #(#lets)*
+                    #rt::LoaderOutput::into_result(#name(__id, #(#call_args),*).await)
+                }
+            }
+        }
+    })
+}
+
+/// `Option<User>` or `Result<Option<User>, E>` (any `Result` alias) → `User`.
+fn user_type(output: &ReturnType, name_span: Span) -> syn::Result<&Type> {
+    let msg = "a `#[user_loader]` returns `Option<User>` or `Result<Option<User>, E>`, so that \
+               `None` means \"no such user\"";
+    let ty = match output {
+        ReturnType::Type(_, ty) => &**ty,
+        ReturnType::Default => return Err(syn::Error::new(name_span, format!("{msg}; write `{SHAPE}`"))),
+    };
+    if let Some(inner) = generic_of(ty, "Option") {
+        return Ok(inner);
+    }
+    if let Some(ok) = generic_of(ty, "Result")
+        && let Some(user) = generic_of(ok, "Option")
+    {
+        return Ok(user);
+    }
+    Err(syn::Error::new_spanned(ty, msg))
+}
+
+/// The first type argument of `ty` when its last path segment is `name`.
+fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+fn is_str(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("str"))
+}

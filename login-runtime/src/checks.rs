@@ -1,0 +1,46 @@
+//! The checks on literal settings, shared by the builder (at run time) and the `#[login_config]`
+//! macro (at compile time: `login-macros` includes this file with `#[path]`), so both refuse the
+//! same values with the same words. Keep it free of dependencies.
+
+/// The shortest HMAC secret accepted, in bytes (RFC 7518 §3.2: a key at least as long as the hash).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// An HMAC secret has at least [`MIN_SECRET_LEN`] bytes.
+pub fn check_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "an HMAC secret must be at least {MIN_SECRET_LEN} bytes, got {}; make one with \
+             `openssl rand -hex 32`",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A token URL is a path (`/auth/token`) or an absolute http(s) URL, with no white space.
+pub fn check_token_url(url: &str) -> Result<(), String> {
+    let ok_start = url.starts_with('/') || url.starts_with("https://") || url.starts_with("http://");
+    if !ok_start {
+        return Err(format!("`{url}` is not a path starting with `/` or an http(s) URL"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{url}` contains white space or control characters"));
+    }
+    Ok(())
+}
+
+/// A cookie name is an RFC 6265 / RFC 9110 token: visible ASCII without separators.
+pub fn check_cookie_name(name: &str) -> Result<(), String> {
+    const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={} \t";
+    if name.is_empty() {
+        return Err("a cookie name cannot be empty".to_owned());
+    }
+    if let Some(bad) = name.bytes().find(|b| !b.is_ascii_graphic() || SEPARATORS.contains(b)) {
+        return Err(format!(
+            "`{name}` is not a valid cookie name: `{}` is not allowed (use letters, digits and `-_.`)",
+            bad.escape_ascii()
+        ));
+    }
+    Ok(())
+}
+

@@ -1,0 +1,383 @@
+//! Building a [`LoginManager`]: the builder and the errors that name the bad setting.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+
+use crate::checks::{check_cookie_name, check_secret, check_token_url};
+use crate::manager::{Inner, LoginManager, UnauthenticatedFn};
+
+/// The default cookie name, as in fastapi-login.
+pub const DEFAULT_COOKIE_NAME: &str = "access-token";
+
+/// The default token lifetime: 15 minutes, as in fastapi-login.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(15 * 60);
+
+/// A configuration that cannot make a working [`LoginManager`].
+///
+/// The message names the setting, so a start-up failure says what to change:
+///
+/// ```
+/// let err = login_runtime::LoginManager::builder().secret("too short").build().unwrap_err();
+/// assert_eq!(err.setting(), "secret");
+/// assert!(err.to_string().contains("at least 32 bytes"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self { setting, problem: problem.into() }
+    }
+
+    /// The name of the setting that is wrong (`secret`, `token_url`, `cookie`, …).
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "login manager setting `{}`: {}", self.setting, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the signing key comes from.
+#[derive(Clone)]
+enum KeySource {
+    None,
+    Secret(Vec<u8>),
+    SecretEnv(String),
+    Pem { private: Vec<u8>, public: Vec<u8> },
+}
+
+/// Builds a [`LoginManager`]; every check runs in [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use login_runtime::LoginManager;
+///
+/// let manager = LoginManager::builder()
+///     .secret("a secret of at least thirty-two bytes!")
+///     .token_url("/auth/token")
+///     .cookie("access-token")
+///     .expiry(Duration::from_secs(30 * 60))
+///     .build()
+///     .unwrap();
+/// assert_eq!(manager.token_url(), "/auth/token");
+/// ```
+#[must_use]
+#[derive(Clone)]
+pub struct LoginManagerBuilder {
+    key: KeySource,
+    algorithm: Algorithm,
+    token_url: String,
+    header: bool,
+    cookie: Option<String>,
+    expiry: Duration,
+    leeway: Duration,
+    issuer: Option<String>,
+    audience: Option<String>,
+    secure_cookies: bool,
+    max_token_len: usize,
+    unauthenticated: Option<UnauthenticatedFn>,
+}
+
+impl Default for LoginManagerBuilder {
+    fn default() -> Self {
+        Self {
+            key: KeySource::None,
+            algorithm: Algorithm::HS256,
+            token_url: "/auth/token".to_owned(),
+            header: true,
+            cookie: None,
+            expiry: DEFAULT_EXPIRY,
+            leeway: Duration::ZERO,
+            issuer: None,
+            audience: None,
+            secure_cookies: true,
+            max_token_len: crate::token::MAX_TOKEN_LEN,
+            unauthenticated: None,
+        }
+    }
+}
+
+impl LoginManagerBuilder {
+    /// The HMAC secret (HS256 unless [`algorithm`](Self::algorithm) says otherwise); at least 32 bytes.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.key = KeySource::Secret(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Reads the HMAC secret from an environment variable when [`build`](Self::build) runs.
+    pub fn secret_from_env(mut self, var: impl Into<String>) -> Self {
+        self.key = KeySource::SecretEnv(var.into());
+        self
+    }
+
+    /// PEM keys for an asymmetric [`algorithm`](Self::algorithm) (RS*, PS*, ES256/384, EdDSA).
+    pub fn pem_keys(mut self, private_pem: impl AsRef<[u8]>, public_pem: impl AsRef<[u8]>) -> Self {
+        self.key = KeySource::Pem {
+            private: private_pem.as_ref().to_vec(),
+            public: public_pem.as_ref().to_vec(),
+        };
+        self
+    }
+
+    /// The one algorithm tokens are signed and verified with (default HS256). Tokens with any other
+    /// `alg` header are refused.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The login route clients post credentials to (OpenAPI's `tokenUrl`); default `/auth/token`.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// Read the token from `Authorization: Bearer …` (default on).
+    pub fn header(mut self, on: bool) -> Self {
+        self.header = on;
+        self
+    }
+
+    /// Also read the token from this cookie (fastapi-login's `use_cookie`; its default name is
+    /// [`DEFAULT_COOKIE_NAME`]).
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie = Some(name.into());
+        self
+    }
+
+    /// Do not read a cookie (the default).
+    pub fn no_cookie(mut self) -> Self {
+        self.cookie = None;
+        self
+    }
+
+    /// Lifetime of new tokens and of the cookie (default 15 minutes).
+    pub fn expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default none).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Put this `iss` in new tokens and require it in received ones.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Put this `aud` in new tokens and require it in received ones.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Mark cookies `Secure` (default `true`). Turn off only for plain-http development: browsers
+    /// treat `localhost` as secure already, so most setups never need to.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// Refuse tokens longer than this many bytes before parsing them (default 8 KiB).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// The response for unauthenticated requests, instead of 401 `{"detail":"Invalid credentials"}`
+    /// (fastapi-login's `not_authenticated_exception`). A route can override it again with
+    /// `#[protected(redirect = "…")]` or `#[protected(reject = path)]`.
+    pub fn on_unauthenticated(mut self, f: fn() -> Response) -> Self {
+        self.unauthenticated = Some(f);
+        self
+    }
+
+    /// Checks every setting and builds the manager.
+    pub fn build(self) -> Result<LoginManager, ConfigError> {
+        if !self.header && self.cookie.is_none() {
+            return Err(ConfigError::new(
+                "transport",
+                "neither the header nor a cookie is read, so no request could ever log in: \
+                 keep `header(true)` or add `cookie(\"access-token\")`",
+            ));
+        }
+        check_token_url(&self.token_url).map_err(|p| ConfigError::new("token_url", p))?;
+        if let Some(name) = &self.cookie {
+            check_cookie_name(name).map_err(|p| ConfigError::new("cookie", p))?;
+        }
+        if self.expiry.is_zero() {
+            return Err(ConfigError::new("expiry", "must be longer than zero"));
+        }
+        if self.max_token_len < 64 {
+            return Err(ConfigError::new("max_token_len", "must be at least 64 bytes"));
+        }
+        let (encoding_key, decoding_key) = self.keys()?;
+
+        let mut validation = Validation::new(self.algorithm);
+        let mut required = vec!["exp", "sub"];
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            // jsonwebtoken refuses any token that carries an `aud` when none is configured.
+            None => validation.validate_aud = true,
+        }
+        validation.set_required_spec_claims(&required);
+
+        Ok(LoginManager::from_inner(Arc::new(Inner {
+            encoding_key,
+            decoding_key,
+            algorithm: self.algorithm,
+            validation,
+            token_url: self.token_url,
+            header: self.header,
+            cookie: self.cookie,
+            expiry: self.expiry,
+            leeway: self.leeway.as_secs(),
+            issuer: self.issuer,
+            audience: self.audience,
+            secure_cookies: self.secure_cookies,
+            max_token_len: self.max_token_len,
+            unauthenticated: self.unauthenticated,
+        })))
+    }
+
+    fn keys(&self) -> Result<(EncodingKey, DecodingKey), ConfigError> {
+        let hmac = matches!(self.algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        let from_secret = |secret: &[u8], setting| {
+            if !hmac {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("{:?} signs with a key pair: give `pem_keys(private, public)`", self.algorithm),
+                ));
+            }
+            check_secret(secret).map_err(|p| ConfigError::new(setting, p))?;
+            Ok((EncodingKey::from_secret(secret), DecodingKey::from_secret(secret)))
+        };
+        match &self.key {
+            KeySource::None => Err(ConfigError::new(
+                "secret",
+                "no signing key: call `secret(..)`, `secret_from_env(\"NAME\")` or `pem_keys(..)`",
+            )),
+            KeySource::Secret(secret) => from_secret(secret, "secret"),
+            KeySource::SecretEnv(var) => match std::env::var(var) {
+                Ok(value) => from_secret(value.as_bytes(), "secret").map_err(|e| {
+                    ConfigError::new("secret", format!("environment variable `{var}`: {}", e.problem))
+                }),
+                Err(_) => Err(ConfigError::new(
+                    "secret",
+                    format!("environment variable `{var}` is not set or not UTF-8"),
+                )),
+            },
+            KeySource::Pem { private, public } => pem_keys(self.algorithm, private, public),
+        }
+    }
+}
+
+fn pem_keys(alg: Algorithm, private: &[u8], public: &[u8]) -> Result<(EncodingKey, DecodingKey), ConfigError> {
+    use Algorithm::*;
+    let err = |setting, e: jsonwebtoken::errors::Error| {
+        ConfigError::new(setting, format!("not a valid PEM key for {alg:?}: {e}"))
+    };
+    match alg {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => Ok((
+            EncodingKey::from_rsa_pem(private).map_err(|e| err("private_key", e))?,
+            DecodingKey::from_rsa_pem(public).map_err(|e| err("public_key", e))?,
+        )),
+        ES256 | ES384 => Ok((
+            EncodingKey::from_ec_pem(private).map_err(|e| err("private_key", e))?,
+            DecodingKey::from_ec_pem(public).map_err(|e| err("public_key", e))?,
+        )),
+        EdDSA => Ok((
+            EncodingKey::from_ed_pem(private).map_err(|e| err("private_key", e))?,
+            DecodingKey::from_ed_pem(public).map_err(|e| err("public_key", e))?,
+        )),
+        HS256 | HS384 | HS512 => Err(ConfigError::new(
+            "algorithm",
+            format!("{alg:?} is an HMAC algorithm: give `secret(..)`, not PEM keys"),
+        )),
+        other => Err(ConfigError::new("algorithm", format!("{other:?} is not supported"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn short_secret_names_the_setting() {
+        let err = LoginManager::builder().secret("short").build().unwrap_err();
+        assert_eq!(err.setting(), "secret");
+        assert!(err.to_string().contains("at least 32 bytes, got 5"), "{err}");
+    }
+
+    #[test]
+    fn missing_key_is_an_error() {
+        let err = LoginManager::builder().build().unwrap_err();
+        assert_eq!(err.setting(), "secret");
+    }
+
+    #[test]
+    fn env_secret_errors_name_the_variable() {
+        let err = LoginManager::builder()
+            .secret_from_env("LOGIN_RUNTIME_TEST_SURELY_UNSET")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("LOGIN_RUNTIME_TEST_SURELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn no_transport_is_an_error() {
+        let err = LoginManager::builder().secret(SECRET).header(false).build().unwrap_err();
+        assert_eq!(err.setting(), "transport");
+        assert!(LoginManager::builder().secret(SECRET).header(false).cookie("c").build().is_ok());
+    }
+
+    #[test]
+    fn bad_token_url_and_cookie_name() {
+        let err = LoginManager::builder().secret(SECRET).token_url("auth token").build().unwrap_err();
+        assert_eq!(err.setting(), "token_url");
+        let err = LoginManager::builder().secret(SECRET).cookie("a;b").build().unwrap_err();
+        assert_eq!(err.setting(), "cookie");
+        assert!(err.to_string().contains("`;`"), "{err}");
+        assert!(check_token_url("https://example.com/token").is_ok());
+        assert!(check_cookie_name("access-token").is_ok());
+        assert!(check_cookie_name("").is_err());
+    }
+
+    #[test]
+    fn secret_with_asymmetric_algorithm_is_refused() {
+        let err = LoginManager::builder().secret(SECRET).algorithm(Algorithm::RS256).build().unwrap_err();
+        assert_eq!(err.setting(), "secret");
+        let err = LoginManager::builder().pem_keys("x", "y").build().unwrap_err();
+        assert_eq!(err.setting(), "algorithm");
+        let err = LoginManager::builder().pem_keys("x", "y").algorithm(Algorithm::RS256).build().unwrap_err();
+        assert_eq!(err.setting(), "private_key");
+    }
+}

@@ -1,0 +1,96 @@
+//! Writing and clearing the token cookie, with the `cookie` crate's types.
+
+use axum::http::HeaderValue;
+use axum::http::header::SET_COOKIE;
+use axum::response::Response;
+use cookie::{Cookie, SameSite};
+
+use crate::config::DEFAULT_COOKIE_NAME;
+use crate::manager::LoginManager;
+
+impl LoginManager {
+    /// The cookie that carries `token`: HttpOnly, SameSite=Lax, Path=/, Secure (unless turned off
+    /// with [`secure_cookies(false)`](crate::LoginManagerBuilder::secure_cookies)), Max-Age equal to
+    /// the token lifetime. Named after the manager's cookie, or `access-token`.
+    ///
+    /// Works with `axum_extra::extract::CookieJar::add` too.
+    ///
+    /// ```
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build().unwrap();
+    /// let cookie = manager.token_cookie("eyJ…".to_owned());
+    /// let text = cookie.to_string();
+    /// assert!(text.starts_with("access-token=eyJ…"));
+    /// assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Max-Age=900"));
+    /// ```
+    pub fn token_cookie(&self, token: String) -> Cookie<'static> {
+        Cookie::build((self.cookie_name_or_default().to_owned(), token))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.inner.secure_cookies)
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(self.inner.expiry.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .build()
+    }
+
+    /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.token_cookie(String::new());
+        cookie.make_removal();
+        cookie.set_max_age(cookie::time::Duration::ZERO);
+        cookie
+    }
+
+    /// Adds the token cookie to a response (fastapi-login's `set_cookie`).
+    pub fn set_cookie(&self, response: &mut Response, token: String) {
+        append(response, &self.token_cookie(token));
+    }
+
+    /// Adds the removal cookie to a response (logout).
+    pub fn clear_cookie(&self, response: &mut Response) {
+        append(response, &self.removal_cookie());
+    }
+
+    fn cookie_name_or_default(&self) -> &str {
+        self.inner.cookie.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
+    }
+}
+
+fn append(response: &mut Response, cookie: &Cookie<'_>) {
+    // A cookie built from a checked name and a token (base64url and dots) is always a valid header;
+    // a value that is not is skipped rather than sent broken.
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::LoginManager;
+    use axum::response::IntoResponse;
+    use std::time::Duration;
+
+    #[test]
+    fn cookie_flags() {
+        let m = LoginManager::builder()
+            .secret([1u8; 32])
+            .cookie("tok")
+            .expiry(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut res = ().into_response();
+        m.set_cookie(&mut res, "abc".into());
+        m.clear_cookie(&mut res);
+        let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(set[0], "tok=abc; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=60");
+        assert!(set[1].starts_with("tok=; ") && set[1].contains("Max-Age=0"), "{}", set[1]);
+    }
+
+    #[test]
+    fn insecure_cookies_for_plain_http() {
+        let m = LoginManager::builder().secret([1u8; 32]).secure_cookies(false).build().unwrap();
+        let c = m.token_cookie("x".into()).to_string();
+        assert!(!c.contains("Secure") && c.starts_with("access-token=x"), "{c}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The extractors behind `#[protected]`: a required user, an optional user, scope checks.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+
+use crate::guard::{Guard, NoGuard};
+use crate::loader::{BoxError, LoadUser};
+use crate::manager::LoginManager;
+use crate::rejection::AuthRejection;
+use crate::token::Claims;
+
+/// An authenticated user of type `U` whose token satisfies the guard `G`.
+///
+/// `#[protected]` turns `async fn me(user: User)` into a handler taking `Authenticated<User, _>`;
+/// without the macros, take it yourself. As a plain argument it refuses anonymous requests
+/// (401, or the route's or manager's own response); as `Option<Authenticated<U>>` it yields `None`
+/// for them, but still answers 500 when the loader fails.
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use login_runtime::{Authenticated, LoginManager};
+///
+/// #[derive(Clone, serde::Serialize)]
+/// struct User { email: String }
+///
+/// #[login_runtime::user_loader]
+/// async fn load_user(email: &str) -> Option<User> {
+///     (email == "johndoe@e.mail").then(|| User { email: email.to_owned() })
+/// }
+///
+/// async fn me(Authenticated { user, .. }: Authenticated<User>) -> Json<User> {
+///     Json(user)
+/// }
+///
+/// let manager = LoginManager::builder().secret([7u8; 32]).build().unwrap();
+/// let app: Router = Router::new().route("/me", get(me)).with_state(manager);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated<U, G = NoGuard> {
+    /// The user the loader returned.
+    pub user: U,
+    /// The verified claims of the token.
+    pub claims: Claims,
+    guard: PhantomData<fn() -> G>,
+}
+
+pub(crate) enum Outcome<U> {
+    User(U, Claims),
+    Anonymous,
+    InsufficientScope,
+    LoaderFailed,
+}
+
+/// Verifies the request's first good token, checks the guard's scopes, loads the user.
+pub(crate) async fn authenticate<S, U, G>(parts: &Parts, state: &S, manager: &LoginManager) -> Outcome<U>
+where
+    U: LoadUser<S>,
+    G: Guard,
+{
+    let mut verified = None;
+    for token in manager.tokens_in(parts).into_iter().flatten() {
+        match manager.decode(token) {
+            Ok(claims) => {
+                verified = Some(claims);
+                break;
+            }
+            Err(error) => tracing::debug!(%error, "token refused"),
+        }
+    }
+    let Some(claims) = verified else { return Outcome::Anonymous };
+    if !claims.has_scopes(G::SCOPES) {
+        return Outcome::InsufficientScope;
+    }
+    match U::load(&claims.sub, state).await {
+        Ok(Some(user)) => Outcome::User(user, claims),
+        Ok(None) => Outcome::Anonymous,
+        Err(error) => {
+            let error: BoxError = error.into();
+            tracing::error!(%error, user_type = std::any::type_name::<U>(), "user loader failed");
+            Outcome::LoaderFailed
+        }
+    }
+}
+
+impl<S, U, G> FromRequestParts<S> for Authenticated<U, G>
+where
+    S: Send + Sync,
+    U: LoadUser<S>,
+    G: Guard,
+    LoginManager: FromRef<S>,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let manager = LoginManager::from_ref(state);
+        match authenticate::<S, U, G>(parts, state, &manager).await {
+            Outcome::User(user, claims) => Ok(Self { user, claims, guard: PhantomData }),
+            Outcome::Anonymous => Err(AuthRejection::Unauthenticated(
+                G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response()),
+            )),
+            Outcome::InsufficientScope => Err(AuthRejection::InsufficientScope),
+            Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
+        }
+    }
+}
+
+/// `Option<Authenticated<U, G>>`: `None` for no token, a bad token, an unknown user or missing
+/// scopes; a failing loader is still an error (500), unlike fastapi-login's `optional`.
+impl<S, U, G> OptionalFromRequestParts<S> for Authenticated<U, G>
+where
+    S: Send + Sync,
+    U: LoadUser<S>,
+    G: Guard,
+    LoginManager: FromRef<S>,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let manager = LoginManager::from_ref(state);
+        match authenticate::<S, U, G>(parts, state, &manager).await {
+            Outcome::User(user, claims) => Ok(Some(Self { user, claims, guard: PhantomData })),
+            Outcome::Anonymous | Outcome::InsufficientScope => Ok(None),
+            Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
+        }
+    }
+}

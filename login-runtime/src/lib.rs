@@ -1,0 +1,76 @@
+//! fastapi-login's three moves for axum, declared with attribute macros: annotate the function that
+//! loads a user, annotate the routes that need one, and take the user as a plain handler argument.
+//!
+//! ```
+//! use axum::{Json, Router, routing::get};
+//! use login_runtime::{LoginManager, protected, user_loader};
+//!
+//! #[derive(Clone, serde::Serialize)]
+//! struct User { email: String, scopes: Vec<String> }
+//!
+//! #[user_loader]
+//! async fn load_user(email: &str) -> Option<User> {
+//!     (email == "johndoe@e.mail").then(|| User { email: email.into(), scopes: vec![] })
+//! }
+//!
+//! #[protected]
+//! async fn me(user: User) -> Json<User> {
+//!     Json(user)
+//! }
+//!
+//! #[protected(optional)]
+//! async fn home(user: Option<User>) -> String {
+//!     user.map_or("hello, stranger".into(), |u| format!("hello, {}", u.email))
+//! }
+//!
+//! #[protected(scopes("admin"))]
+//! async fn admin(user: User) -> &'static str {
+//!     "welcome, admin"
+//! }
+//!
+//! let manager = LoginManager::builder().secret_from_env("SECRET").build();
+//! # let manager = LoginManager::builder().secret([7u8; 32]).build();
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/", get(home))
+//!     .route("/admin", get(admin))
+//!     .with_state(manager.expect("a valid login configuration"));
+//! ```
+//!
+//! * [`#[user_loader]`](user_loader) registers the loader of a user type; its arguments after the
+//!   id come from the router state through `FromRef`.
+//! * [`#[protected]`](protected) makes a handler require (or, with `optional`, accept) a user, with
+//!   `scopes(..)`, a `redirect` for anonymous requests, and a `state` check.
+//! * [`#[login_config]`](login_config) declares a manager's literal settings, checked at compile time.
+//! * [`LoginManager`] does the token work: [`create_access_token`](LoginManager::create_access_token),
+//!   strict [`decode`](LoginManager::decode), cookies.
+//!
+//! Set `LOGIN_MACROS_DEBUG=1` while building to print what the macros expand to.
+
+mod attach;
+pub mod checks;
+mod config;
+mod cookie;
+mod extract;
+mod guard;
+mod loader;
+mod manager;
+mod rejection;
+mod token;
+pub mod transport;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use attach::attach_user;
+pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder};
+pub use extract::Authenticated;
+pub use guard::{Guard, NoGuard};
+pub use jsonwebtoken::Algorithm;
+pub use loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
+pub use manager::LoginManager;
+pub use rejection::{AuthRejection, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, invalid_credentials};
+pub use token::{AccessToken, Claims, MAX_TOKEN_LEN, TokenError};
+
+pub use login_macros::{login_config, protected, user_loader};

@@ -1,0 +1,127 @@
+//! [`LoginManager`]: the keys, the transports and the settings, shared by every request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::request::Parts;
+use axum::response::Response;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+
+use crate::config::LoginManagerBuilder;
+
+pub(crate) type UnauthenticatedFn = fn() -> Response;
+
+/// The signing keys and settings of one login system (fastapi-login's `LoginManager`).
+///
+/// Cheap to clone (one reference count), so it lives in the axum state and handlers reach it through
+/// [`FromRef`](axum::extract::FromRef). Build one with [`LoginManager::builder`] or a
+/// [`#[login_config]`](crate::login_config) type.
+///
+/// ```
+/// use login_runtime::{AccessToken, LoginManager};
+///
+/// let manager = LoginManager::builder().secret("a secret of at least thirty-two bytes!").build()?;
+/// let token = manager.create_access_token(AccessToken::new("johndoe@e.mail").scopes(["admin"]))?;
+/// let claims = manager.decode(&token)?;
+/// assert_eq!(claims.sub, "johndoe@e.mail");
+/// assert_eq!(claims.scopes, ["admin"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LoginManager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) encoding_key: EncodingKey,
+    pub(crate) decoding_key: DecodingKey,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) validation: Validation,
+    pub(crate) token_url: String,
+    pub(crate) header: bool,
+    pub(crate) cookie: Option<String>,
+    pub(crate) expiry: Duration,
+    pub(crate) leeway: u64,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) secure_cookies: bool,
+    pub(crate) max_token_len: usize,
+    pub(crate) unauthenticated: Option<UnauthenticatedFn>,
+}
+
+impl LoginManager {
+    /// A builder with fastapi-login's defaults: header transport, no cookie, HS256, 15 minutes.
+    pub fn builder() -> LoginManagerBuilder {
+        LoginManagerBuilder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// The login route (OpenAPI's `tokenUrl`).
+    pub fn token_url(&self) -> &str {
+        &self.inner.token_url
+    }
+
+    /// The algorithm tokens are signed and verified with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.inner.algorithm
+    }
+
+    /// The lifetime of new tokens and of the cookie.
+    pub fn expiry(&self) -> Duration {
+        self.inner.expiry
+    }
+
+    /// The cookie the token is read from and written to, if the cookie transport is on.
+    pub fn cookie_name(&self) -> Option<&str> {
+        self.inner.cookie.as_deref()
+    }
+
+    /// Whether `Authorization: Bearer` is read.
+    pub fn reads_header(&self) -> bool {
+        self.inner.header
+    }
+
+    /// Finds the candidate tokens of a request: the bearer header first, then the cookie.
+    ///
+    /// A request may carry both; the extractors try them in this order, so a stale cookie does not
+    /// hide a good header.
+    pub fn tokens_in<'a>(&self, parts: &'a Parts) -> [Option<&'a str>; 2] {
+        let header = if self.inner.header { crate::transport::bearer_token(&parts.headers) } else { None };
+        let cookie = match &self.inner.cookie {
+            Some(name) => crate::transport::cookie_value(&parts.headers, name),
+            None => None,
+        };
+        [header, cookie]
+    }
+
+    /// The response for an unauthenticated request: the manager's own, or 401 with
+    /// `{"detail":"Invalid credentials"}` and `WWW-Authenticate: Bearer`.
+    pub fn unauthenticated_response(&self) -> Response {
+        match self.inner.unauthenticated {
+            Some(f) => f(),
+            None => crate::rejection::invalid_credentials(),
+        }
+    }
+}
+
+impl fmt::Debug for LoginManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("LoginManager")
+            .field("algorithm", &i.algorithm)
+            .field("key", &"<redacted>")
+            .field("token_url", &i.token_url)
+            .field("header", &i.header)
+            .field("cookie", &i.cookie)
+            .field("expiry", &i.expiry)
+            .field("leeway", &i.leeway)
+            .field("issuer", &i.issuer)
+            .field("audience", &i.audience)
+            .field("secure_cookies", &i.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,55 @@
+//! Why a request was refused, and the response it gets.
+
+use axum::Json;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The body of an unauthenticated answer, as in fastapi-login.
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
+
+/// The body of an insufficient-scope answer.
+pub const INSUFFICIENT_SCOPE: &str = "Not enough permissions";
+
+/// A request the auth extractors refused; turns into its response.
+///
+/// The response of [`Unauthenticated`](Self::Unauthenticated) is chosen before this value is made
+/// (route override, then the manager's, then 401), so it travels inside.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// No token, a token that does not verify, or no user for its subject.
+    Unauthenticated(Response),
+    /// A valid token without every scope the route asks for: 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1).
+    InsufficientScope,
+    /// The user loader failed (database down…): 500, logged, never swallowed into "anonymous".
+    LoaderFailed,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthenticated(response) => response,
+            Self::InsufficientScope => {
+                let mut res = (StatusCode::FORBIDDEN, Json(json!({ "detail": INSUFFICIENT_SCOPE }))).into_response();
+                res.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+                );
+                res
+            }
+            Self::LoaderFailed => {
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "detail": "Internal Server Error" }))).into_response()
+            }
+        }
+    }
+}
+
+/// 401 `{"detail":"Invalid credentials"}` with `WWW-Authenticate: Bearer`.
+pub fn invalid_credentials() -> Response {
+    let mut res = (StatusCode::UNAUTHORIZED, Json(json!({ "detail": INVALID_CREDENTIALS }))).into_response();
+    res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}

@@ -1,0 +1,245 @@
+//! Creating and strictly verifying access tokens.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Header, decode, encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::manager::LoginManager;
+
+/// Tokens longer than this are refused before any parsing (8 KiB).
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Claims this crate writes itself; [`AccessToken::claim`] cannot override them.
+const RESERVED: &[&str] = &["sub", "exp", "iat", "nbf", "scopes", "iss", "aud"];
+
+/// A token to create: its subject, lifetime, scopes and extra claims
+/// (the arguments of fastapi-login's `create_access_token`).
+///
+/// ```
+/// use std::time::Duration;
+/// use login_runtime::AccessToken;
+///
+/// let token = AccessToken::new("johndoe@e.mail")
+///     .expires_in(Duration::from_secs(12 * 3600))
+///     .scopes(["admin"])
+///     .claim("name", "John Doe");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AccessToken {
+    sub: String,
+    expires_in: Option<Duration>,
+    scopes: Option<Vec<String>>,
+    extra: Map<String, Value>,
+}
+
+impl AccessToken {
+    /// A token for this subject (what the `#[user_loader]` receives), with the manager's expiry.
+    pub fn new(sub: impl Into<String>) -> Self {
+        Self { sub: sub.into(), expires_in: None, scopes: None, extra: Map::new() }
+    }
+
+    /// Expire after this long instead of the manager's default.
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.expires_in = Some(lifetime);
+        self
+    }
+
+    /// Grant these scopes (written as a JSON array claim `scopes`).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Add a claim of your own. Reserved names (`sub`, `exp`, `iat`, `nbf`, `scopes`, `iss`, `aud`)
+    /// make [`LoginManager::create_access_token`] fail with [`TokenError::ReservedClaim`].
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.into(), value.into());
+        self
+    }
+}
+
+impl From<&str> for AccessToken {
+    fn from(sub: &str) -> Self {
+        Self::new(sub)
+    }
+}
+
+impl From<String> for AccessToken {
+    fn from(sub: String) -> Self {
+        Self::new(sub)
+    }
+}
+
+impl From<&String> for AccessToken {
+    fn from(sub: &String) -> Self {
+        Self::new(sub.as_str())
+    }
+}
+
+/// The verified claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Claims {
+    /// The subject: what the token was made for, handed to the `#[user_loader]`.
+    pub sub: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issue time, seconds since the Unix epoch, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not-before time, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Granted scopes; a `scopes` claim that is not an array of strings makes the token invalid.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl Claims {
+    /// Whether every one of `required` was granted.
+    pub fn has_scopes(&self, required: &[&str]) -> bool {
+        required.iter().all(|r| self.scopes.iter().any(|s| s == r))
+    }
+}
+
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    sub: &'a str,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+/// Why a token was not made or not accepted. Its text is for logs; responses never show it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than the manager's maximum; refused unparsed.
+    TooLong,
+    /// The header names a `crit` extension, which this crate does not implement (RFC 7515 §4.1.11).
+    CriticalHeader,
+    /// `iat` lies in the future beyond the leeway.
+    IssuedInFuture,
+    /// An extra claim would override one the crate writes.
+    ReservedClaim(String),
+    /// Malformed, badly signed, expired, not yet valid, wrong algorithm, issuer or audience, or
+    /// claims of the wrong shape: everything jsonwebtoken checks.
+    Jwt(jsonwebtoken::errors::Error),
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong => f.write_str("token too long"),
+            Self::CriticalHeader => f.write_str("token header has a `crit` parameter"),
+            Self::IssuedInFuture => f.write_str("token `iat` is in the future"),
+            Self::ReservedClaim(c) => write!(f, "claim `{c}` is reserved"),
+            Self::Jwt(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Jwt(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        Self::Jwt(e)
+    }
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl LoginManager {
+    /// Signs a new access token with claims `sub`, `exp`, `iat`, `scopes` (when granted), the
+    /// manager's `iss`/`aud` (when set) and the extra claims.
+    ///
+    /// Accepts a plain subject too: `manager.create_access_token("johndoe@e.mail")`.
+    pub fn create_access_token(&self, token: impl Into<AccessToken>) -> Result<String, TokenError> {
+        let token = token.into();
+        if let Some(reserved) = token.extra.keys().find(|k| RESERVED.contains(&k.as_str())) {
+            return Err(TokenError::ReservedClaim(reserved.clone()));
+        }
+        let iat = now();
+        let lifetime = token.expires_in.unwrap_or(self.inner.expiry);
+        let claims = Outgoing {
+            sub: &token.sub,
+            exp: iat.saturating_add(lifetime.as_secs()),
+            iat,
+            scopes: token.scopes.as_deref(),
+            iss: self.inner.issuer.as_deref(),
+            aud: self.inner.audience.as_deref(),
+            extra: &token.extra,
+        };
+        let mut header = Header::new(self.inner.algorithm);
+        header.typ = Some("JWT".to_owned());
+        Ok(encode(&header, &claims, &self.inner.encoding_key)?)
+    }
+
+    /// Verifies a token and returns its claims.
+    ///
+    /// On top of jsonwebtoken's checks (signature, the one pinned algorithm, `exp`): tokens over
+    /// the size limit are refused unparsed; `exp` and `sub` are required; `nbf` and a future `iat`
+    /// are refused beyond the leeway; a `crit` header is refused; `scopes` must be an array of
+    /// strings; `iss`/`aud` must match when configured, and a token with an `aud` is refused by a
+    /// manager that has none.
+    pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > self.inner.max_token_len {
+            return Err(TokenError::TooLong);
+        }
+        let data = decode::<Claims>(token, &self.inner.decoding_key, &self.inner.validation)?;
+        if data.header.crit.is_some() {
+            return Err(TokenError::CriticalHeader);
+        }
+        if let Some(iat) = data.claims.iat
+            && iat > now().saturating_add(self.inner.leeway)
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(data.claims)
+    }
+
+    /// Verifies a token exactly like [`decode`](Self::decode), then deserializes its payload into
+    /// your own claims type, for extra claims.
+    ///
+    /// ```
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
+    /// use login_runtime::AccessToken;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine { sub: String, name: String }
+    ///
+    /// let token = manager.create_access_token(AccessToken::new("ann").claim("name", "Ann"))?;
+    /// let mine: Mine = manager.decode_claims(&token)?;
+    /// assert_eq!((mine.sub.as_str(), mine.name.as_str()), ("ann", "Ann"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode_claims<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
+        self.decode(token)?;
+        // The signature and every claim check passed just above.
+        Ok(jsonwebtoken::dangerous::insecure_decode_claims::<T>(token)?)
+    }
+}
