@@ -19,7 +19,11 @@ pub fn parse_args(
             return Err(meta.error(format!("`{key}` is specified more than once")));
         }
         if !on_arg(&key, &meta)? {
-            let name = if key.is_empty() { quote::ToTokens::to_token_stream(&meta.path).to_string() } else { key };
+            let name = if key.is_empty() {
+                quote::ToTokens::to_token_stream(&meta.path).to_string()
+            } else {
+                key
+            };
             return Err(meta.error(format!(
                 "unknown argument `{name}` to `#[{macro_name}]`; expected one of: {}",
                 valid.join(", ")

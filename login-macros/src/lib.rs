@@ -33,7 +33,8 @@ pub fn login_config(args: TokenStream, item: TokenStream) -> TokenStream {
     expand("login_config", args, item, login_config::expand)
 }
 
-type Expander = fn(proc_macro2::TokenStream, proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream>;
+type Expander =
+    fn(proc_macro2::TokenStream, proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream>;
 
 /// Runs an expander; on error keeps the user's item and adds the spanned errors, so the rest of the
 /// crate still sees the item. `LOGIN_MACROS_DEBUG=1` prints every expansion.

@@ -21,8 +21,10 @@ const VALID: &[&str] = &[
     "secure_cookies = bool",
 ];
 
-const ALGORITHMS: &[&str] =
-    &["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+const ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+    "EdDSA",
+];
 
 enum Secret {
     Literal(LitStr),
@@ -116,12 +118,22 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
     if let Some(alg) = &c.algorithm
         && !ALGORITHMS.contains(&alg.value().as_str())
     {
-        fail(alg.span(), format!("unknown algorithm `{}`; expected one of: {}", alg.value(), ALGORITHMS.join(", ")));
+        fail(
+            alg.span(),
+            format!(
+                "unknown algorithm `{}`; expected one of: {}",
+                alg.value(),
+                ALGORITHMS.join(", ")
+            ),
+        );
     }
     match &c.secret {
         Some(Secret::Literal(lit)) if hmac => {
             if let Err(problem) = check_secret(lit.value().as_bytes()) {
-                fail(lit.span(), format!("{problem}; better, read it at run time: `secret = env(\"SECRET\")`"));
+                fail(
+                    lit.span(),
+                    format!("{problem}; better, read it at run time: `secret = env(\"SECRET\")`"),
+                );
             }
         }
         Some(Secret::Literal(lit) | Secret::Env(lit)) if !hmac => fail(
@@ -130,13 +142,18 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
              `.pem_keys(private, public)` on `builder()`"
                 .to_owned(),
         ),
-        Some(Secret::Env(var)) if var.value().is_empty() => fail(var.span(), "empty variable name".to_owned()),
+        Some(Secret::Env(var)) if var.value().is_empty() => {
+            fail(var.span(), "empty variable name".to_owned())
+        }
         _ => {}
     }
     if let Some(expiry) = &c.expiry_secs
         && expiry.base10_parse::<u64>().map_or(true, |v| v == 0)
     {
-        fail(expiry.span(), "`expiry_secs` must be a whole number of seconds above zero".to_owned());
+        fail(
+            expiry.span(),
+            "`expiry_secs` must be a whole number of seconds above zero".to_owned(),
+        );
     }
     if let Some(leeway) = &c.leeway_secs {
         errors.push_result(leeway.base10_parse::<u64>());

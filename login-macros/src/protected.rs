@@ -9,7 +9,13 @@ use syn::{Expr, FnArg, ItemFn, Lit, LitStr, PatType, Path, Type};
 
 use crate::attr::{Errors, parse_args};
 
-const VALID: &[&str] = &["optional", "scopes(\"..\", ..)", "redirect = \"/path\"", "reject = path::to::fn", "state = StateType"];
+const VALID: &[&str] = &[
+    "optional",
+    "scopes(\"..\", ..)",
+    "redirect = \"/path\"",
+    "reject = path::to::fn",
+    "state = StateType",
+];
 
 #[derive(Default)]
 struct Args {
@@ -33,15 +39,22 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
                 syn::parenthesized!(content in meta.input);
                 let list = content.parse_terminated(Expr::parse, syn::Token![,])?;
                 if list.is_empty() {
-                    return Err(meta.error("`scopes()` is empty: name at least one, as in `scopes(\"admin\")`, or drop it"));
+                    return Err(meta.error(
+                        "`scopes()` is empty: name at least one, as in `scopes(\"admin\")`, or drop it",
+                    ));
                 }
                 for expr in list {
                     match expr {
                         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) if s.value().trim().is_empty() => {
                             return Err(syn::Error::new_spanned(s, "a scope cannot be empty or blank"));
                         }
-                        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) if s.value().contains(char::is_whitespace) => {
-                            return Err(syn::Error::new_spanned(s, "a scope cannot contain white space (RFC 6749 §3.3)"));
+                        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. })
+                            if s.value().contains(char::is_whitespace) =>
+                        {
+                            return Err(syn::Error::new_spanned(
+                                s,
+                                "a scope cannot contain white space (RFC 6749 §3.3)",
+                            ));
                         }
                         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => out.scopes.push(s),
                         other => {
@@ -56,7 +69,10 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
             "redirect" => {
                 let lit: LitStr = meta.value()?.parse()?;
                 if !lit.value().starts_with('/') && !lit.value().starts_with("http") {
-                    return Err(syn::Error::new_spanned(lit, "redirect to a path (`\"/login\"`) or an http(s) URL"));
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        "redirect to a path (`\"/login\"`) or an http(s) URL",
+                    ));
                 }
                 out.redirect = Some(lit);
             }
@@ -67,7 +83,10 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
         Ok(true)
     })?;
     if let (Some(_), Some(reject)) = (&out.redirect, &out.reject) {
-        return Err(syn::Error::new_spanned(reject, "give either `redirect` or `reject`, not both"));
+        return Err(syn::Error::new_spanned(
+            reject,
+            "give either `redirect` or `reject`, not both",
+        ));
     }
     Ok(out)
 }
@@ -84,7 +103,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ));
     }
     if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
-        errors.push(syn::Error::new_spanned(r, "a `#[protected]` handler is a free function, not a method"));
+        errors.push(syn::Error::new_spanned(
+            r,
+            "a `#[protected]` handler is a free function, not a method",
+        ));
     }
     let user_index = user_arg_index(&func);
     if user_index.is_none() && sig.inputs.is_empty() {
@@ -94,10 +116,14 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ));
     }
     errors.finish()?;
-    let (Some(args), Some(index)) = (args, user_index) else { unreachable!("errors were reported above") };
+    let (Some(args), Some(index)) = (args, user_index) else {
+        unreachable!("errors were reported above")
+    };
 
     let mut inputs: Vec<FnArg> = func.sig.inputs.clone().into_iter().collect();
-    let FnArg::Typed(mut user_arg) = inputs.remove(index) else { unreachable!("receivers are refused") };
+    let FnArg::Typed(mut user_arg) = inputs.remove(index) else {
+        unreachable!("receivers are refused")
+    };
     user_arg.attrs.retain(|a| !a.path().is_ident("user"));
     let user_ty = user_type(&user_arg, args.optional.is_some())?;
 
@@ -196,7 +222,9 @@ fn option_inner(ty: &Type) -> Option<&Type> {
     if last.ident != "Option" {
         return None;
     }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     match args.args.first()? {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,

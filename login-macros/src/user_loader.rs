@@ -26,14 +26,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.push(syn::Error::new_spanned(&sig.generics, "a `#[user_loader]` cannot be generic"));
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "a `#[user_loader]` cannot be generic",
+        ));
     }
     let user = errors.push_result(user_type(&sig.output, sig.ident.span()));
     let mut inputs = sig.inputs.iter();
     let id = match inputs.next() {
         Some(FnArg::Typed(id)) => Some(id),
         Some(FnArg::Receiver(r)) => {
-            errors.push(syn::Error::new_spanned(r, "a `#[user_loader]` is a free function, not a method"));
+            errors.push(syn::Error::new_spanned(
+                r,
+                "a `#[user_loader]` is a free function, not a method",
+            ));
             None
         }
         None => {
@@ -45,7 +51,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     };
     errors.finish()?;
-    let (Some(user), Some(id)) = (user, id) else { unreachable!("errors were reported above") };
+    let (Some(user), Some(id)) = (user, id) else {
+        unreachable!("errors were reported above")
+    };
 
     let rt = quote!(::login_runtime::__private);
     let name = &sig.ident;
@@ -134,7 +142,9 @@ fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     if last.ident != name {
         return None;
     }
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     args.args.iter().find_map(|a| match a {
         GenericArgument::Type(t) => Some(t),
         _ => None,

@@ -21,7 +21,9 @@ pub fn check_secret(secret: &[u8]) -> Result<(), String> {
 pub fn check_token_url(url: &str) -> Result<(), String> {
     let ok_start = url.starts_with('/') || url.starts_with("https://") || url.starts_with("http://");
     if !ok_start {
-        return Err(format!("`{url}` is not a path starting with `/` or an http(s) URL"));
+        return Err(format!(
+            "`{url}` is not a path starting with `/` or an http(s) URL"
+        ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("`{url}` contains white space or control characters"));
@@ -35,7 +37,10 @@ pub fn check_cookie_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a cookie name cannot be empty".to_owned());
     }
-    if let Some(bad) = name.bytes().find(|b| !b.is_ascii_graphic() || SEPARATORS.contains(b)) {
+    if let Some(bad) = name
+        .bytes()
+        .find(|b| !b.is_ascii_graphic() || SEPARATORS.contains(b))
+    {
         return Err(format!(
             "`{name}` is not a valid cookie name: `{}` is not allowed (use letters, digits and `-_.`)",
             bad.escape_ascii()
@@ -43,4 +48,3 @@ pub fn check_cookie_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
-

@@ -33,7 +33,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
-        Self { setting, problem: problem.into() }
+        Self {
+            setting,
+            problem: problem.into(),
+        }
     }
 
     /// The name of the setting that is wrong (`secret`, `token_url`, `cookie`, …).
@@ -267,12 +270,18 @@ impl LoginManagerBuilder {
     }
 
     fn keys(&self) -> Result<(EncodingKey, DecodingKey), ConfigError> {
-        let hmac = matches!(self.algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        let hmac = matches!(
+            self.algorithm,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        );
         let from_secret = |secret: &[u8], setting| {
             if !hmac {
                 return Err(ConfigError::new(
                     setting,
-                    format!("{:?} signs with a key pair: give `pem_keys(private, public)`", self.algorithm),
+                    format!(
+                        "{:?} signs with a key pair: give `pem_keys(private, public)`",
+                        self.algorithm
+                    ),
                 ));
             }
             check_secret(secret).map_err(|p| ConfigError::new(setting, p))?;
@@ -298,7 +307,11 @@ impl LoginManagerBuilder {
     }
 }
 
-fn pem_keys(alg: Algorithm, private: &[u8], public: &[u8]) -> Result<(EncodingKey, DecodingKey), ConfigError> {
+fn pem_keys(
+    alg: Algorithm,
+    private: &[u8],
+    public: &[u8],
+) -> Result<(EncodingKey, DecodingKey), ConfigError> {
     use Algorithm::*;
     let err = |setting, e: jsonwebtoken::errors::Error| {
         ConfigError::new(setting, format!("not a valid PEM key for {alg:?}: {e}"))
@@ -320,7 +333,10 @@ fn pem_keys(alg: Algorithm, private: &[u8], public: &[u8]) -> Result<(EncodingKe
             "algorithm",
             format!("{alg:?} is an HMAC algorithm: give `secret(..)`, not PEM keys"),
         )),
-        other => Err(ConfigError::new("algorithm", format!("{other:?} is not supported"))),
+        other => Err(ConfigError::new(
+            "algorithm",
+            format!("{other:?} is not supported"),
+        )),
     }
 }
 
@@ -349,21 +365,43 @@ mod tests {
             .secret_from_env("LOGIN_RUNTIME_TEST_SURELY_UNSET")
             .build()
             .unwrap_err();
-        assert!(err.to_string().contains("LOGIN_RUNTIME_TEST_SURELY_UNSET"), "{err}");
+        assert!(
+            err.to_string().contains("LOGIN_RUNTIME_TEST_SURELY_UNSET"),
+            "{err}"
+        );
     }
 
     #[test]
     fn no_transport_is_an_error() {
-        let err = LoginManager::builder().secret(SECRET).header(false).build().unwrap_err();
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .header(false)
+            .build()
+            .unwrap_err();
         assert_eq!(err.setting(), "transport");
-        assert!(LoginManager::builder().secret(SECRET).header(false).cookie("c").build().is_ok());
+        assert!(
+            LoginManager::builder()
+                .secret(SECRET)
+                .header(false)
+                .cookie("c")
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
     fn bad_token_url_and_cookie_name() {
-        let err = LoginManager::builder().secret(SECRET).token_url("auth token").build().unwrap_err();
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .token_url("auth token")
+            .build()
+            .unwrap_err();
         assert_eq!(err.setting(), "token_url");
-        let err = LoginManager::builder().secret(SECRET).cookie("a;b").build().unwrap_err();
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .cookie("a;b")
+            .build()
+            .unwrap_err();
         assert_eq!(err.setting(), "cookie");
         assert!(err.to_string().contains("`;`"), "{err}");
         assert!(check_token_url("https://example.com/token").is_ok());
@@ -373,11 +411,19 @@ mod tests {
 
     #[test]
     fn secret_with_asymmetric_algorithm_is_refused() {
-        let err = LoginManager::builder().secret(SECRET).algorithm(Algorithm::RS256).build().unwrap_err();
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .algorithm(Algorithm::RS256)
+            .build()
+            .unwrap_err();
         assert_eq!(err.setting(), "secret");
         let err = LoginManager::builder().pem_keys("x", "y").build().unwrap_err();
         assert_eq!(err.setting(), "algorithm");
-        let err = LoginManager::builder().pem_keys("x", "y").algorithm(Algorithm::RS256).build().unwrap_err();
+        let err = LoginManager::builder()
+            .pem_keys("x", "y")
+            .algorithm(Algorithm::RS256)
+            .build()
+            .unwrap_err();
         assert_eq!(err.setting(), "private_key");
     }
 }

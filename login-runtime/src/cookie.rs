@@ -82,14 +82,30 @@ mod tests {
         let mut res = ().into_response();
         m.set_cookie(&mut res, "abc".into());
         m.clear_cookie(&mut res);
-        let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(set[0], "tok=abc; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=60");
-        assert!(set[1].starts_with("tok=; ") && set[1].contains("Max-Age=0"), "{}", set[1]);
+        let set: Vec<_> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            set[0],
+            "tok=abc; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=60"
+        );
+        assert!(
+            set[1].starts_with("tok=; ") && set[1].contains("Max-Age=0"),
+            "{}",
+            set[1]
+        );
     }
 
     #[test]
     fn insecure_cookies_for_plain_http() {
-        let m = LoginManager::builder().secret([1u8; 32]).secure_cookies(false).build().unwrap();
+        let m = LoginManager::builder()
+            .secret([1u8; 32])
+            .secure_cookies(false)
+            .build()
+            .unwrap();
         let c = m.token_cookie("x".into()).to_string();
         assert!(!c.contains("Secure") && c.starts_with("access-token=x"), "{c}");
     }

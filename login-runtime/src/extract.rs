@@ -70,7 +70,9 @@ where
             Err(error) => tracing::debug!(%error, "token refused"),
         }
     }
-    let Some(claims) = verified else { return Outcome::Anonymous };
+    let Some(claims) = verified else {
+        return Outcome::Anonymous;
+    };
     if !claims.has_scopes(G::SCOPES) {
         return Outcome::InsufficientScope;
     }
@@ -97,7 +99,11 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let manager = LoginManager::from_ref(state);
         match authenticate::<S, U, G>(parts, state, &manager).await {
-            Outcome::User(user, claims) => Ok(Self { user, claims, guard: PhantomData }),
+            Outcome::User(user, claims) => Ok(Self {
+                user,
+                claims,
+                guard: PhantomData,
+            }),
             Outcome::Anonymous => Err(AuthRejection::Unauthenticated(
                 G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response()),
             )),
@@ -121,7 +127,11 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let manager = LoginManager::from_ref(state);
         match authenticate::<S, U, G>(parts, state, &manager).await {
-            Outcome::User(user, claims) => Ok(Some(Self { user, claims, guard: PhantomData })),
+            Outcome::User(user, claims) => Ok(Some(Self {
+                user,
+                claims,
+                guard: PhantomData,
+            })),
             Outcome::Anonymous | Outcome::InsufficientScope => Ok(None),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }

@@ -90,7 +90,11 @@ impl LoginManager {
     /// A request may carry both; the extractors try them in this order, so a stale cookie does not
     /// hide a good header.
     pub fn tokens_in<'a>(&self, parts: &'a Parts) -> [Option<&'a str>; 2] {
-        let header = if self.inner.header { crate::transport::bearer_token(&parts.headers) } else { None };
+        let header = if self.inner.header {
+            crate::transport::bearer_token(&parts.headers)
+        } else {
+            None
+        };
         let cookie = match &self.inner.cookie {
             Some(name) => crate::transport::cookie_value(&parts.headers, name),
             None => None,

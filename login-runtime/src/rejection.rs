@@ -33,23 +33,34 @@ impl IntoResponse for AuthRejection {
         match self {
             Self::Unauthenticated(response) => response,
             Self::InsufficientScope => {
-                let mut res = (StatusCode::FORBIDDEN, Json(json!({ "detail": INSUFFICIENT_SCOPE }))).into_response();
+                let mut res = (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "detail": INSUFFICIENT_SCOPE })),
+                )
+                    .into_response();
                 res.headers_mut().insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
                 );
                 res
             }
-            Self::LoaderFailed => {
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "detail": "Internal Server Error" }))).into_response()
-            }
+            Self::LoaderFailed => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "detail": "Internal Server Error" })),
+            )
+                .into_response(),
         }
     }
 }
 
 /// 401 `{"detail":"Invalid credentials"}` with `WWW-Authenticate: Bearer`.
 pub fn invalid_credentials() -> Response {
-    let mut res = (StatusCode::UNAUTHORIZED, Json(json!({ "detail": INVALID_CREDENTIALS }))).into_response();
-    res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut res = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "detail": INVALID_CREDENTIALS })),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }

@@ -39,7 +39,12 @@ pub struct AccessToken {
 impl AccessToken {
     /// A token for this subject (what the `#[user_loader]` receives), with the manager's expiry.
     pub fn new(sub: impl Into<String>) -> Self {
-        Self { sub: sub.into(), expires_in: None, scopes: None, extra: Map::new() }
+        Self {
+            sub: sub.into(),
+            expires_in: None,
+            scopes: None,
+            extra: Map::new(),
+        }
     }
 
     /// Expire after this long instead of the manager's default.
@@ -170,7 +175,9 @@ impl From<jsonwebtoken::errors::Error> for TokenError {
 }
 
 pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl LoginManager {
@@ -241,5 +248,217 @@ impl LoginManager {
         self.decode(token)?;
         // The signature and every claim check passed just above.
         Ok(jsonwebtoken::dangerous::insecure_decode_claims::<T>(token)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn manager() -> LoginManager {
+        LoginManager::builder().secret(SECRET).build().unwrap()
+    }
+
+    fn sign(header: &Header, claims: &Value) -> String {
+        encode(header, claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn hs256(claims: Value) -> String {
+        sign(&Header::new(Algorithm::HS256), &claims)
+    }
+
+    fn in_an_hour() -> u64 {
+        now() + 3600
+    }
+
+    #[test]
+    fn round_trip_with_scopes_and_extra_claims() {
+        let m = manager();
+        let token = m
+            .create_access_token(AccessToken::new("ann").scopes(["a", "b"]).claim("name", "Ann"))
+            .unwrap();
+        let claims = m.decode(&token).unwrap();
+        assert_eq!(claims.sub, "ann");
+        assert_eq!(claims.scopes, ["a", "b"]);
+        assert!(claims.has_scopes(&["b"]) && !claims.has_scopes(&["c"]));
+        let iat = claims.iat.unwrap();
+        assert_eq!(claims.exp - iat, 15 * 60);
+        let payload: Value = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+        assert_eq!(payload["name"], "Ann");
+        assert!(payload["scopes"].is_array());
+    }
+
+    #[test]
+    fn no_scopes_claim_unless_granted() {
+        let m = manager();
+        let token = m.create_access_token("ann").unwrap();
+        let payload: Value = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+        assert!(payload.get("scopes").is_none(), "{payload}");
+        assert_eq!(m.decode(&token).unwrap().scopes, Vec::<String>::new());
+    }
+
+    #[test]
+    fn reserved_claims_cannot_be_overridden() {
+        let err = manager()
+            .create_access_token(AccessToken::new("a").claim("exp", 1))
+            .unwrap_err();
+        assert!(matches!(err, TokenError::ReservedClaim(c) if c == "exp"));
+    }
+
+    #[test]
+    fn pyjwt_shaped_token_is_accepted() {
+        // What fastapi-login 1.10 writes: {"sub": …, "exp": …, "scopes": [...]} with typ JWT.
+        let token = hs256(json!({"sub": "johndoe@e.mail", "exp": in_an_hour(), "scopes": ["admin"]}));
+        assert_eq!(manager().decode(&token).unwrap().scopes, ["admin"]);
+    }
+
+    #[test]
+    fn expired_beyond_leeway_is_refused_within_is_accepted() {
+        let token = hs256(json!({"sub": "a", "exp": now() - 30}));
+        assert!(manager().decode(&token).is_err());
+        let lenient = LoginManager::builder()
+            .secret(SECRET)
+            .leeway(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        assert!(lenient.decode(&token).is_ok());
+    }
+
+    #[test]
+    fn missing_exp_or_sub_is_refused() {
+        assert!(manager().decode(&hs256(json!({"sub": "a"}))).is_err());
+        assert!(manager().decode(&hs256(json!({"exp": in_an_hour()}))).is_err());
+        assert!(
+            manager()
+                .decode(&hs256(json!({"sub": 42, "exp": in_an_hour()})))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn odd_exp_values_are_refused() {
+        for exp in [
+            json!("9999999999"),
+            json!(-1),
+            json!(1e300),
+            json!(u64::MAX as f64),
+        ] {
+            let token = hs256(json!({"sub": "a", "exp": exp}));
+            assert!(manager().decode(&token).is_err(), "exp {exp}");
+        }
+    }
+
+    #[test]
+    fn future_nbf_and_iat_are_refused() {
+        let m = manager();
+        assert!(
+            m.decode(&hs256(
+                json!({"sub": "a", "exp": in_an_hour(), "nbf": now() + 600})
+            ))
+            .is_err()
+        );
+        let err = m
+            .decode(&hs256(
+                json!({"sub": "a", "exp": in_an_hour(), "iat": now() + 600}),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, TokenError::IssuedInFuture));
+        assert!(
+            m.decode(&hs256(
+                json!({"sub": "a", "exp": in_an_hour(), "iat": now(), "nbf": now()})
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn string_scopes_are_refused() {
+        // fastapi-login substring-matches a string `scopes`: "xadminx" would pass its "admin" check.
+        let token = hs256(json!({"sub": "a", "exp": in_an_hour(), "scopes": "xadminx"}));
+        assert!(manager().decode(&token).is_err());
+        let token = hs256(json!({"sub": "a", "exp": in_an_hour(), "scopes": [1]}));
+        assert!(manager().decode(&token).is_err());
+    }
+
+    #[test]
+    fn crit_header_is_refused() {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp".into()]);
+        let token = sign(&header, &json!({"sub": "a", "exp": in_an_hour()}));
+        assert!(matches!(
+            manager().decode(&token),
+            Err(TokenError::CriticalHeader)
+        ));
+    }
+
+    #[test]
+    fn oversize_token_is_refused_unparsed() {
+        let token = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert!(matches!(manager().decode(&token), Err(TokenError::TooLong)));
+    }
+
+    #[test]
+    fn other_algorithms_and_none_are_refused() {
+        let claims = json!({"sub": "a", "exp": in_an_hour()});
+        let hs512 = sign(&Header::new(Algorithm::HS512), &claims);
+        assert!(manager().decode(&hs512).is_err());
+        let body = B64.encode(claims.to_string());
+        for alg in ["none", "None", "NONE"] {
+            let head = B64.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+            assert!(manager().decode(&format!("{head}.{body}.")).is_err(), "{alg}");
+        }
+        let good = hs256(claims);
+        let (rest, _sig) = good.rsplit_once('.').unwrap();
+        assert!(manager().decode(&format!("{rest}.")).is_err());
+        assert!(manager().decode(rest).is_err());
+    }
+
+    #[test]
+    fn audience_and_issuer_are_strict() {
+        let claims = json!({"sub": "a", "exp": in_an_hour(), "aud": "someone"});
+        assert!(
+            manager().decode(&hs256(claims)).is_err(),
+            "an aud with no audience configured"
+        );
+        let m = LoginManager::builder()
+            .secret(SECRET)
+            .audience("me")
+            .issuer("us")
+            .build()
+            .unwrap();
+        let ok = m.create_access_token("a").unwrap();
+        assert!(m.decode(&ok).is_ok());
+        for claims in [
+            json!({"sub": "a", "exp": in_an_hour(), "iss": "us"}),
+            json!({"sub": "a", "exp": in_an_hour(), "aud": "me"}),
+            json!({"sub": "a", "exp": in_an_hour(), "aud": "you", "iss": "us"}),
+            json!({"sub": "a", "exp": in_an_hour(), "aud": "me", "iss": "them"}),
+        ] {
+            assert!(m.decode(&hs256(claims.clone())).is_err(), "{claims}");
+        }
+    }
+
+    #[test]
+    fn asymmetric_keys_round_trip() {
+        // An Ed25519 key pair (RFC 8037 test key, PEM-wrapped).
+        let private = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+        let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";
+        let m = LoginManager::builder()
+            .algorithm(Algorithm::EdDSA)
+            .pem_keys(private, public)
+            .build()
+            .unwrap();
+        let token = m.create_access_token("ann").unwrap();
+        assert_eq!(m.decode(&token).unwrap().sub, "ann");
+        assert!(
+            manager().decode(&token).is_err(),
+            "an HS256 manager refuses an EdDSA token"
+        );
     }
 }

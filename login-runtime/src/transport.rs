@@ -46,7 +46,11 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive() {
         for v in ["Bearer abc", "bearer abc", "BEARER abc", "BeArEr  abc "] {
-            assert_eq!(bearer_token(&headers(&[("authorization", v)])), Some("abc"), "{v}");
+            assert_eq!(
+                bearer_token(&headers(&[("authorization", v)])),
+                Some("abc"),
+                "{v}"
+            );
         }
     }
 

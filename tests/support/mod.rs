@@ -1,0 +1,207 @@
+//! Test plumbing: one request type sent either through `tower::ServiceExt::oneshot` or over a real
+//! socket, so every scenario runs both ways.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// How requests reach the app.
+pub enum Via {
+    Oneshot(Router),
+    Http { base: String, client: reqwest::Client },
+}
+
+impl Via {
+    /// Both ways of reaching `app`: in-process and over a bound socket.
+    pub async fn both(app: Router) -> [Via; 2] {
+        let addr = serve(app.clone()).await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        [
+            Via::Oneshot(app),
+            Via::Http {
+                base: format!("http://{addr}"),
+                client,
+            },
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Via::Oneshot(_) => "oneshot",
+            Via::Http { .. } => "http",
+        }
+    }
+
+    pub async fn send(&self, req: Req) -> Res {
+        match self {
+            Via::Oneshot(app) => {
+                let mut builder = Request::builder().method(req.method).uri(&req.path);
+                for (k, v) in &req.headers {
+                    builder = builder.header(k, v);
+                }
+                let res = app
+                    .clone()
+                    .oneshot(builder.body(Body::from(req.body)).unwrap())
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+                Res {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Via::Http { base, client } => {
+                let mut builder = client.request(req.method, format!("{base}{}", req.path));
+                for (k, v) in &req.headers {
+                    builder = builder.header(k, v);
+                }
+                let res = builder.body(req.body).send().await.unwrap();
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body = res.bytes().await.unwrap().to_vec();
+                Res {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+        }
+    }
+}
+
+/// Binds `app` on a free loopback port and serves it in the background.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A request under construction.
+pub struct Req {
+    method: Method,
+    path: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Vec<u8>,
+}
+
+impl Req {
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.into(),
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    pub fn post(path: &str) -> Self {
+        Self {
+            method: Method::POST,
+            ..Self::get(path)
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.parse().unwrap(), HeaderValue::from_str(value).unwrap()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn cookie(self, name: &str, value: &str) -> Self {
+        self.header("cookie", &format!("{name}={value}"))
+    }
+
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        self.body = body.join("&").into_bytes();
+        self.header("content-type", "application/x-www-form-urlencoded")
+    }
+
+    pub fn json(mut self, value: &Value) -> Self {
+        self.body = value.to_string().into_bytes();
+        self.header("content-type", "application/json")
+    }
+
+    pub fn raw_body(mut self, content_type: &str, body: &str) -> Self {
+        self.body = body.as_bytes().to_vec();
+        self.header("content-type", content_type)
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts fastapi-login's 401: `{"detail":"Invalid credentials"}` and `WWW-Authenticate: Bearer`.
+    pub fn assert_unauthenticated(&self, context: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNAUTHORIZED,
+            "{context}: {}",
+            self.text()
+        );
+        assert_eq!(
+            self.json(),
+            serde_json::json!({"detail": "Invalid credentials"}),
+            "{context}"
+        );
+        assert_eq!(self.header("www-authenticate"), Some("Bearer"), "{context}");
+    }
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
