@@ -25,7 +25,7 @@ pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 /// assert_eq!(err.setting(), "secret");
 /// assert!(err.to_string().contains("at least 32 bytes"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     setting: &'static str,
     problem: String,
@@ -48,6 +48,13 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "login manager setting `{}`: {}", self.setting, self.problem)
+    }
+}
+
+/// The same text as `Display`, so `fn main() -> Result<(), Box<dyn Error>>` prints a readable line.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -241,13 +248,10 @@ impl LoginManagerBuilder {
             validation.set_issuer(&[iss]);
             required.push("iss");
         }
-        match &self.audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            // jsonwebtoken refuses any token that carries an `aud` when none is configured.
-            None => validation.validate_aud = true,
+        // With no audience configured, jsonwebtoken refuses every token that carries an `aud`.
+        if let Some(aud) = &self.audience {
+            validation.set_audience(&[aud]);
+            required.push("aud");
         }
         validation.set_required_spec_claims(&required);
 
