@@ -16,7 +16,7 @@ pub fn parse_args(
     let parser = syn::meta::parser(|meta| {
         let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
         if seen.contains(&key) {
-            return Err(meta.error(format!("`{key}` is specified more than once")));
+            return Err(meta.error(format!("`{key}` is specified more than once: keep one")));
         }
         if !on_arg(&key, &meta)? {
             let name = if key.is_empty() {
@@ -24,8 +24,10 @@ pub fn parse_args(
             } else {
                 key
             };
+            let hint = did_you_mean(&name, valid).map(|k| format!("; did you mean `{k}`?"));
             return Err(meta.error(format!(
-                "unknown argument `{name}` to `#[{macro_name}]`; expected one of: {}",
+                "unknown argument `{name}` to `#[{macro_name}]`{}\nexpected one of: {}",
+                hint.unwrap_or_default(),
                 valid.join(", ")
             )));
         }
@@ -33,6 +35,36 @@ pub fn parse_args(
         Ok(())
     });
     parser.parse2(args)
+}
+
+/// The valid key closest to a misspelt `name` (`scope` → `scopes`, `expiry` → `expiry_secs`).
+fn did_you_mean<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
+    let key = |v: &'a str| {
+        v.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or(v)
+    };
+    valid
+        .iter()
+        .map(|v| key(v))
+        .filter(|k| k.starts_with(name) || name.starts_with(k) || edit_distance(name, k) <= 2)
+        .min_by_key(|k| edit_distance(name, k))
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Merges errors so they are all shown at once.
@@ -53,5 +85,24 @@ impl Errors {
 
     pub fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_the_closest_valid_key() {
+        let valid = [
+            "optional",
+            "scopes(\"..\", ..)",
+            "expiry_secs = N",
+            "state = StateType",
+        ];
+        assert_eq!(did_you_mean("scope", &valid), Some("scopes"));
+        assert_eq!(did_you_mean("optinal", &valid), Some("optional"));
+        assert_eq!(did_you_mean("expiry", &valid), Some("expiry_secs"));
+        assert_eq!(did_you_mean("header", &valid), None);
     }
 }

@@ -2,6 +2,8 @@
 //! lives in the runtime, reached through `::login_runtime::__private`. Depend on `login-runtime`,
 //! which re-exports them, rather than on this crate.
 
+use std::convert::identity;
+
 use proc_macro::TokenStream;
 
 mod attr;
@@ -16,33 +18,41 @@ mod user_loader;
 /// `@manager.user_loader()`). See `login_runtime::user_loader`.
 #[proc_macro_attribute]
 pub fn user_loader(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand("user_loader", args, item, user_loader::expand)
+    expand("user_loader", args, item, user_loader::expand, identity)
 }
 
 /// Makes an axum handler require (or with `optional`, accept) an authenticated user.
 /// See `login_runtime::protected`.
 #[proc_macro_attribute]
 pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand("protected", args, item, protected::expand)
+    expand("protected", args, item, protected::expand, protected::fallback)
 }
 
 /// Declares a login manager's literal configuration, checked at compile time.
 /// See `login_runtime::login_config`.
 #[proc_macro_attribute]
 pub fn login_config(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand("login_config", args, item, login_config::expand)
+    expand("login_config", args, item, login_config::expand, identity)
 }
 
 type Expander =
     fn(proc_macro2::TokenStream, proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream>;
 
-/// Runs an expander; on error keeps the user's item and adds the spanned errors, so the rest of the
-/// crate still sees the item. `LOGIN_MACROS_DEBUG=1` prints every expansion.
-fn expand(name: &str, args: TokenStream, item: TokenStream, f: Expander) -> TokenStream {
+/// Runs an expander; on error keeps the user's item (as `fallback` cleans it) and adds the spanned
+/// errors, so the rest of the crate still sees the item. `LOGIN_MACROS_DEBUG=1` prints every
+/// expansion.
+fn expand(
+    name: &str,
+    args: TokenStream,
+    item: TokenStream,
+    f: Expander,
+    fallback: fn(proc_macro2::TokenStream) -> proc_macro2::TokenStream,
+) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let out = match f(args.into(), item.clone()) {
         Ok(tokens) => tokens,
         Err(err) => {
+            let item = fallback(item);
             let err = err.into_compile_error();
             quote::quote! { #item #err }
         }

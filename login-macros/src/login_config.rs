@@ -57,8 +57,12 @@ fn parse(args: TokenStream) -> syn::Result<Config> {
                     let func: Ident = value.parse()?;
                     if func != "env" {
                         return Err(syn::Error::new_spanned(
-                            func,
-                            "a secret is a string literal or `env(\"VAR\")`, read when the manager is built",
+                            &func,
+                            format!(
+                                "a `secret` is a string literal or `env(\"VAR\")` (read when the \
+                                 manager is built), not `{func}`; for any other source, call \
+                                 `.secret(..)` on `builder()`"
+                            ),
                         ));
                     }
                     let content;
@@ -93,6 +97,53 @@ fn parse(args: TokenStream) -> syn::Result<Config> {
 fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
     let mut errors = crate::attr::Errors::default();
     let mut fail = |span: Span, msg: String| errors.push(syn::Error::new(span, msg));
+    // Keys, then transports, then durations: several errors read in about the order of `VALID`.
+    if let Some(alg) = &c.algorithm
+        && !ALGORITHMS.contains(&alg.value().as_str())
+    {
+        let value = alg.value();
+        let hint = ALGORITHMS.iter().find(|a| a.eq_ignore_ascii_case(&value));
+        let hint = hint.map(|a| format!("; did you mean `{a}`?")).unwrap_or_default();
+        fail(
+            alg.span(),
+            format!(
+                "unknown algorithm `{value}`{hint}\nexpected one of: {}",
+                ALGORITHMS.join(", ")
+            ),
+        );
+    }
+    // HS256 by default; `None` for an unknown algorithm (reported above): no guess about the key.
+    let algorithm = c
+        .algorithm
+        .as_ref()
+        .map_or_else(|| "HS256".to_owned(), LitStr::value);
+    let hmac = ALGORITHMS
+        .contains(&algorithm.as_str())
+        .then(|| algorithm.starts_with("HS"));
+    match (&c.secret, hmac) {
+        (Some(Secret::Literal(lit)), Some(true)) => {
+            if let Err(problem) = check_secret(lit.value().as_bytes()) {
+                fail(
+                    lit.span(),
+                    format!("{problem}; better, read it at run time: `secret = env(\"SECRET\")`"),
+                );
+            }
+        }
+        (Some(Secret::Literal(lit) | Secret::Env(lit)), Some(false)) => fail(
+            lit.span(),
+            format!(
+                "`{algorithm}` signs with a key pair, not a secret: drop `secret` and call \
+                 `.pem_keys(private, public)` on `builder()`"
+            ),
+        ),
+        (Some(Secret::Env(var)), _) if var.value().is_empty() => fail(
+            var.span(),
+            "`env(\"\")` names no variable: write the variable holding the secret, as in \
+             `env(\"SECRET\")`"
+                .to_owned(),
+        ),
+        _ => {}
+    }
     if let Some(url) = &c.token_url
         && let Err(problem) = check_token_url(&url.value())
     {
@@ -113,39 +164,6 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
              add `cookie` (or `cookie = \"name\"`), or drop `header = false`"
                 .to_owned(),
         );
-    }
-    let hmac = c.algorithm.as_ref().is_none_or(|a| a.value().starts_with("HS"));
-    if let Some(alg) = &c.algorithm
-        && !ALGORITHMS.contains(&alg.value().as_str())
-    {
-        fail(
-            alg.span(),
-            format!(
-                "unknown algorithm `{}`; expected one of: {}",
-                alg.value(),
-                ALGORITHMS.join(", ")
-            ),
-        );
-    }
-    match &c.secret {
-        Some(Secret::Literal(lit)) if hmac => {
-            if let Err(problem) = check_secret(lit.value().as_bytes()) {
-                fail(
-                    lit.span(),
-                    format!("{problem}; better, read it at run time: `secret = env(\"SECRET\")`"),
-                );
-            }
-        }
-        Some(Secret::Literal(lit) | Secret::Env(lit)) if !hmac => fail(
-            lit.span(),
-            "an asymmetric algorithm signs with a key pair, not a secret: drop `secret` and call \
-             `.pem_keys(private, public)` on `builder()`"
-                .to_owned(),
-        ),
-        Some(Secret::Env(var)) if var.value().is_empty() => {
-            fail(var.span(), "empty variable name".to_owned())
-        }
-        _ => {}
     }
     if let Some(expiry) = &c.expiry_secs
         && expiry.base10_parse::<u64>().map_or(true, |v| v == 0)

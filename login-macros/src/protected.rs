@@ -2,12 +2,13 @@
 //! extractor, moved first so authentication runs before the other extractors.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::Parse;
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, ItemFn, Lit, LitStr, PatType, Path, Type};
 
 use crate::attr::{Errors, parse_args};
+use crate::checks::check_token_url;
 
 const VALID: &[&str] = &[
     "optional",
@@ -51,16 +52,23 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
                         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. })
                             if s.value().contains(char::is_whitespace) =>
                         {
+                            let each: Vec<String> =
+                                s.value().split_whitespace().map(|w| format!("{w:?}")).collect();
                             return Err(syn::Error::new_spanned(
-                                s,
-                                "a scope cannot contain white space (RFC 6749 §3.3)",
+                                &s,
+                                format!(
+                                    "a scope cannot contain white space (RFC 6749 §3.3); to require \
+                                     several scopes, list each: `scopes({})`",
+                                    each.join(", ")
+                                ),
                             ));
                         }
                         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => out.scopes.push(s),
                         other => {
+                            let text = other.to_token_stream().to_string();
                             return Err(syn::Error::new_spanned(
                                 other,
-                                "a scope is a string literal, as in `scopes(\"admin\")`",
+                                format!("a scope is a string literal: write `\"{text}\"`"),
                             ));
                         }
                     }
@@ -68,10 +76,10 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
             }
             "redirect" => {
                 let lit: LitStr = meta.value()?.parse()?;
-                if !lit.value().starts_with('/') && !lit.value().starts_with("http") {
+                if let Err(problem) = check_token_url(&lit.value()) {
                     return Err(syn::Error::new_spanned(
                         lit,
-                        "redirect to a path (`\"/login\"`) or an http(s) URL",
+                        format!("invalid `redirect`: {problem}; write, say, `redirect = \"/login\"`"),
                     ));
                 }
                 out.redirect = Some(lit);
@@ -99,13 +107,23 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
             sig.fn_token,
-            "a `#[protected]` handler must be an `async fn`, as axum handlers are",
+            "a `#[protected]` handler must be an `async fn`, as axum handlers are: add `async`",
         ));
     }
     if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
         errors.push(syn::Error::new_spanned(
             r,
             "a `#[protected]` handler is a free function, not a method",
+        ));
+    }
+    let markers = func.sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(arg) => arg.attrs.iter().find(|a| is_user_marker(a)),
+        FnArg::Receiver(_) => None,
+    });
+    for extra in markers.skip(1) {
+        errors.push(syn::Error::new_spanned(
+            extra,
+            "only one argument of a `#[protected]` handler is the user: drop this `#[user]`",
         ));
     }
     let user_index = user_arg_index(&func);
@@ -124,7 +142,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let FnArg::Typed(mut user_arg) = inputs.remove(index) else {
         unreachable!("receivers are refused")
     };
-    user_arg.attrs.retain(|a| !a.path().is_ident("user"));
+    user_arg.attrs.retain(|a| !is_user_marker(a));
     let user_ty = user_type(&user_arg, args.optional.is_some())?;
 
     let rt = quote!(::login_runtime::__private);
@@ -146,7 +164,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }),
             (_, Some(f)) => Some(quote_spanned! {f.span()=>
                 fn unauthenticated() -> #rt::Option<#rt::Response> {
-                    #rt::Option::Some(#rt::IntoResponse::into_response(#f()))
+                    #rt::Option::Some(#rt::reject_response(#f()))
                 }
             }),
             _ => None,
@@ -176,24 +194,46 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     inputs.insert(0, new_arg);
     func.sig.inputs = inputs.into_iter().collect();
 
-    let mut checks = vec![quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); }];
-    if let Some(state) = &args.state {
-        checks.push(quote_spanned! {state.span()=> #rt::assert_state_provides_manager::<#state>(); });
-        checks.push(quote_spanned! {state.span()=> #rt::assert_loader_for_state::<#user_ty, #state>(); });
-    }
+    // One loader check, at the user type: `LoadUser<S>` implies `UserLoader`, so checking both
+    // would report a type without a loader twice.
+    let checks = match &args.state {
+        None => quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); },
+        Some(state) => quote_spanned! {state.span()=>
+            #rt::assert_state_provides_manager::<#state>();
+            #rt::assert_loader_for_state::<#user_ty, #state>();
+        },
+    };
 
     Ok(quote! {
         #guard_def
         #func
-        const _: () = { #(#checks)* };
+        const _: () = { #checks };
     })
+}
+
+fn is_user_marker(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("user")
+}
+
+/// The handler as written minus its `#[user]` markers, emitted beside the errors: left in, each
+/// marker would add "cannot find attribute `user`".
+pub fn fallback(item: TokenStream) -> TokenStream {
+    let Ok(mut func) = syn::parse2::<ItemFn>(item.clone()) else {
+        return item;
+    };
+    for arg in &mut func.sig.inputs {
+        if let FnArg::Typed(arg) = arg {
+            arg.attrs.retain(|a| !is_user_marker(a));
+        }
+    }
+    func.into_token_stream()
 }
 
 /// The argument marked `#[user]`, else the first one.
 fn user_arg_index(func: &ItemFn) -> Option<usize> {
-    let marked = func.sig.inputs.iter().position(|arg| {
-        matches!(arg, FnArg::Typed(PatType { attrs, .. }) if attrs.iter().any(|a| a.path().is_ident("user")))
-    });
+    let marked = func.sig.inputs.iter().position(
+        |arg| matches!(arg, FnArg::Typed(PatType { attrs, .. }) if attrs.iter().any(is_user_marker)),
+    );
     marked.or_else(|| (!func.sig.inputs.is_empty()).then_some(0))
 }
 

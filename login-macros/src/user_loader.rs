@@ -85,10 +85,16 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             Type::Reference(r) => (&*r.elem, true),
             ty => (ty, false),
         };
-        bounds.push(quote_spanned! {ty.span()=> #ty: #rt::FromRef<__S> });
+        // The whole bound at the argument's type, so "introduced here" points at it.
+        bounds.push(quote_spanned! {ty.span()=> #ty: ::login_runtime::__private::FromRef<__S> });
         lets.push(quote! { let #var = <#ty as #rt::FromRef<__S>>::from_ref(__state); });
         call_args.push(if by_ref { quote!(&#var) } else { quote!(#var) });
     }
+
+    // One `LoaderOutput` bound, at the return type: an error type that is no `std::error::Error`
+    // is reported there, once. (`type Error = <Output as LoaderOutput>::Error` reported it again
+    // for the impl, and once more for the conversion.)
+    let into_result = quote_spanned! {output.span()=> ::login_runtime::__private::loader_result(__output) };
 
     Ok(quote! {
         #func
@@ -100,7 +106,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             __S: ::core::marker::Send + ::core::marker::Sync,
             #(#bounds,)*
         {
-            type Error = <#output as #rt::LoaderOutput>::Error;
+            type Error = #rt::BoxError;
 
             fn load(
                 __sub: &str,
@@ -109,7 +115,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 async move {
                     let __id = #parse_id;
                     #(#lets)*
-                    #rt::LoaderOutput::into_result(#name(__id, #(#call_args),*).await)
+                    let __output = #name(__id, #(#call_args),*).await;
+                    #into_result
                 }
             }
         }
@@ -127,12 +134,20 @@ fn user_type(output: &ReturnType, name_span: Span) -> syn::Result<&Type> {
     if let Some(inner) = generic_of(ty, "Option") {
         return Ok(inner);
     }
-    if let Some(ok) = generic_of(ty, "Result")
-        && let Some(user) = generic_of(ok, "Option")
-    {
-        return Ok(user);
+    match generic_of(ty, "Result") {
+        Some(ok) => match generic_of(ok, "Option") {
+            Some(user) => Ok(user),
+            None => Err(syn::Error::new_spanned(
+                ok,
+                "a fallible `#[user_loader]` returns `Result<Option<User>, E>`, so that `Ok(None)` \
+                 means \"no such user\": wrap the user type in `Option`",
+            )),
+        },
+        None => Err(syn::Error::new_spanned(
+            ty,
+            format!("{msg}: wrap the user type in `Option`"),
+        )),
     }
-    Err(syn::Error::new_spanned(ty, msg))
 }
 
 /// The first type argument of `ty` when its last path segment is `name`.

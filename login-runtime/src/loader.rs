@@ -12,17 +12,24 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
     label = "`{Self}` has no user loader",
     note = "annotate the function that loads a `{Self}` from a token's subject:\n  \
             #[login_runtime::user_loader]\n  \
-            async fn load_user(id: &str /*, extra: &State */) -> Option<{Self}> {{ … }}"
+            async fn load_user(id: &str /*, extra: &State */) -> Option<{Self}> {{ … }}",
+    note = "`#[protected]` takes the first argument as the user; if the user is another one, mark \
+            it: `#[user] user: User`"
 )]
 pub trait UserLoader: Sized + Send + 'static {}
 
 /// Loads a user of this type from a token's subject, with the extras the loader takes from the
 /// axum state `S`. Written by `#[user_loader]`; implement it by hand only without the macros.
+// This message shows only when the type has no `LoadUser` impl at all: rustc reports a loader
+// argument the state lacks as the unmet `Arg: FromRef<S>` bound, never with this text.
 #[diagnostic::on_unimplemented(
-    message = "the `#[user_loader]` for `{Self}` cannot get its arguments from the state `{S}`",
-    label = "loads `{Self}`",
-    note = "every argument of the loader after the id must be a type the state provides: \
-            `#[derive(FromRef)]` on `{S}` or `impl FromRef<{S}> for Arg`"
+    message = "no `#[user_loader]` is registered for `{Self}`",
+    label = "`{Self}` has no user loader (for the router state `{S}`)",
+    note = "annotate the function that loads a `{Self}` from a token's subject:\n  \
+            #[login_runtime::user_loader]\n  \
+            async fn load_user(id: &str /*, extra: &State */) -> Option<{Self}> {{ … }}",
+    note = "`#[protected]` takes the first argument as the user; if the user is another one, mark \
+            it: `#[user] user: User`"
 )]
 pub trait LoadUser<S>: UserLoader {
     /// The loader's error; a failing loader answers 500 (and is logged), even for optional routes.
@@ -34,7 +41,11 @@ pub trait LoadUser<S>: UserLoader {
 
 /// What a loader may return: `Option<User>` or `Result<Option<User>, E>`.
 #[diagnostic::on_unimplemented(
-    message = "a `#[user_loader]` returns `Option<User>` or `Result<Option<User>, E>`, not `{Self}`"
+    message = "a `#[user_loader]` returns `Option<User>` or `Result<Option<User>, E>` with `E` an error \
+               type, not `{Self}`",
+    label = "not `Option<User>`, nor `Result<Option<User>, E>` with `E: std::error::Error + Send + Sync`",
+    note = "a loader's error must convert into `Box<dyn std::error::Error + Send + Sync>`: implement \
+            `std::error::Error` for it, or return `login_runtime::BoxError`"
 )]
 pub trait LoaderOutput {
     /// The user type.
@@ -53,6 +64,8 @@ impl<U> LoaderOutput for Option<U> {
     }
 }
 
+// Reported as `LoaderOutput` with the message above, not as the `E: Into<BoxError>` behind it.
+#[diagnostic::do_not_recommend]
 impl<U, E: Into<BoxError>> LoaderOutput for Result<Option<U>, E> {
     type User = U;
     type Error = E;

@@ -3,7 +3,7 @@
 
 pub use crate::extract::Authenticated;
 pub use crate::guard::{Guard, NoGuard};
-pub use crate::loader::{LoadUser, LoaderOutput, UserLoader};
+pub use crate::loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
 pub use crate::manager::LoginManager;
 pub use crate::{ConfigError, LoginManagerBuilder};
 pub use axum::extract::FromRef;
@@ -13,9 +13,29 @@ pub use core::option::Option;
 pub use core::result::Result;
 pub use std::time::Duration;
 
-/// The subject as the loader's id type: `FromStr`; a subject that does not parse loads no user.
-pub fn parse_subject<T: core::str::FromStr>(sub: &str) -> Option<T> {
+/// A loader's id type: parsed from the token's subject with `FromStr`.
+#[diagnostic::on_unimplemented(
+    message = "the id type `{Self}` of a `#[user_loader]` cannot be parsed from a token's subject",
+    label = "`{Self}` does not implement `FromStr`",
+    note = "implement `std::str::FromStr` for `{Self}`, or take the subject as it is: `id: &str`"
+)]
+pub trait SubjectId: core::str::FromStr {}
+
+// `do_not_recommend` (here and below): rustc then reports the unmet bound of the assert function
+// with this trait's message, instead of the bound behind the blanket impl (`FromStr`, `FromRef`,
+// `IntoResponse`) with its list of unrelated implementors.
+#[diagnostic::do_not_recommend]
+impl<T: core::str::FromStr> SubjectId for T {}
+
+/// The subject as the loader's id type; a subject that does not parse loads no user.
+pub fn parse_subject<T: SubjectId>(sub: &str) -> Option<T> {
     sub.parse().ok()
+}
+
+/// Emitted by `#[user_loader]`: the loader's output as `LoadUser::load` returns it. Its one bound,
+/// at the loader's return type, is where a return type that is no loader output is reported.
+pub fn loader_result<O: LoaderOutput>(output: O) -> Result<Option<O::User>, BoxError> {
+    output.into_result().map_err(Into::into)
 }
 
 /// Emitted by `#[protected]` at the user type: fails with a clear message when it has no loader.
@@ -24,16 +44,34 @@ pub const fn assert_user_loader<U: UserLoader>() {}
 /// A router state that holds a [`LoginManager`] (through `FromRef`).
 #[diagnostic::on_unimplemented(
     message = "the router state `{Self}` provides no `LoginManager`",
-    label = "this state has no `LoginManager`",
-    note = "add a `LoginManager` field to `{Self}` and `#[derive(Clone, axum::extract::FromRef)]` it, \
+    label = "`{Self}` has no `LoginManager`",
+    note = "add a `LoginManager` field to `{Self}` and `#[derive(Clone, axum::extract::FromRef)]` on it, \
             or write `impl FromRef<{Self}> for LoginManager`"
 )]
 pub trait ProvidesLoginManager {}
 
+#[diagnostic::do_not_recommend]
 impl<S> ProvidesLoginManager for S where LoginManager: FromRef<S> {}
 
 /// Emitted by `#[protected(state = S)]`.
 pub const fn assert_state_provides_manager<S: ProvidesLoginManager>() {}
+
+/// What the function of `#[protected(reject = f)]` returns: a response.
+#[diagnostic::on_unimplemented(
+    message = "the `reject` function of `#[protected]` returns `{Self}`, which is not a response",
+    label = "returns `{Self}`, which does not implement `IntoResponse`",
+    note = "return a response, as in `fn unauthorized() -> (StatusCode, &'static str)`, or implement \
+            `axum::response::IntoResponse` for `{Self}`"
+)]
+pub trait RejectResponse: IntoResponse {}
+
+#[diagnostic::do_not_recommend]
+impl<R: IntoResponse> RejectResponse for R {}
+
+/// Emitted by `#[protected(reject = f)]`: `f()` as the route's response to anonymous requests.
+pub fn reject_response<R: RejectResponse>(response: R) -> Response {
+    response.into_response()
+}
 
 /// Emitted by `#[protected(state = S)]`: the loader's extra arguments come from `S`.
 pub const fn assert_loader_for_state<U: LoadUser<S>, S>() {}

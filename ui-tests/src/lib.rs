@@ -1,1 +1,1 @@
-
+//! Nothing to link against: the cases live in `tests/ui/`, driven by `tests/ui.rs`.

@@ -1,0 +1,18 @@
+use login_runtime::{protected, user_loader};
+
+struct User;
+
+#[user_loader]
+async fn load_user(_id: &str) -> Option<User> {
+    None
+}
+
+#[derive(Clone)]
+struct AppState {
+    name: String,
+}
+
+#[protected(state = AppState)]
+async fn me(_user: User) {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use login_runtime::user_loader;
+
+struct User;
+
+#[user_loader]
+async fn load_user(_id: &str) {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use login_runtime::user_loader;
+
+struct User;
+
+#[user_loader(User)]
+async fn load_user(_id: &str) -> Option<User> {
+    None
+}
+
+fn main() {}
