@@ -6,7 +6,7 @@ use quote::quote;
 use syn::{Ident, ItemStruct, LitBool, LitInt, LitStr};
 
 use crate::attr::parse_args;
-use crate::checks::{check_cookie_name, check_secret, check_token_url};
+use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
 
 const VALID: &[&str] = &[
     "secret = \"..\" | env(\"VAR\")",
@@ -173,8 +173,14 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
             "`expiry_secs` must be a whole number of seconds above zero".to_owned(),
         );
     }
-    if let Some(leeway) = &c.leeway_secs {
-        errors.push_result(leeway.base10_parse::<u64>());
+    if let Some(leeway) = &c.leeway_secs
+        && let Some(secs) = errors.push_result(leeway.base10_parse::<u64>())
+        && let Err(problem) = check_leeway(secs)
+    {
+        errors.push(syn::Error::new(
+            leeway.span(),
+            format!("invalid `leeway_secs`: {problem}"),
+        ));
     }
     if !matches!(item.fields, syn::Fields::Unit) || !item.generics.params.is_empty() {
         errors.push(syn::Error::new_spanned(

@@ -5,6 +5,19 @@
 /// The shortest HMAC secret accepted, in bytes (RFC 7518 §3.2: a key at least as long as the hash).
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// The largest clock skew accepted, in seconds: 10 minutes.
+pub const MAX_LEEWAY_SECS: u64 = 600;
+
+/// A leeway is at most [`MAX_LEEWAY_SECS`].
+pub fn check_leeway(secs: u64) -> Result<(), String> {
+    if secs > MAX_LEEWAY_SECS {
+        return Err(format!(
+            "{secs}s is more clock skew than a synchronised clock has; at most {MAX_LEEWAY_SECS}s"
+        ));
+    }
+    Ok(())
+}
+
 /// An HMAC secret has at least [`MIN_SECRET_LEN`] bytes.
 pub fn check_secret(secret: &[u8]) -> Result<(), String> {
     if secret.len() < MIN_SECRET_LEN {

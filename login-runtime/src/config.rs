@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
-use crate::checks::{check_cookie_name, check_secret, check_token_url};
+use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
 use crate::manager::{Inner, LoginManager, UnauthenticatedFn};
 
 /// The default cookie name, as in fastapi-login.
@@ -15,6 +15,9 @@ pub const DEFAULT_COOKIE_NAME: &str = "access-token";
 
 /// The default token lifetime: 15 minutes, as in fastapi-login.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(15 * 60);
+
+/// The largest clock skew accepted as [`leeway`](LoginManagerBuilder::leeway): 10 minutes.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(crate::checks::MAX_LEEWAY_SECS);
 
 /// A configuration that cannot make a working [`LoginManager`].
 ///
@@ -180,7 +183,7 @@ impl LoginManagerBuilder {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default none).
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default none; at most [`MAX_LEEWAY`]).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -235,6 +238,7 @@ impl LoginManagerBuilder {
         if self.expiry.is_zero() {
             return Err(ConfigError::new("expiry", "must be longer than zero"));
         }
+        check_leeway(self.leeway.as_secs()).map_err(|p| ConfigError::new("leeway", p))?;
         if self.max_token_len < 64 {
             return Err(ConfigError::new("max_token_len", "must be at least 64 bytes"));
         }
@@ -355,6 +359,23 @@ mod tests {
         let err = LoginManager::builder().secret("short").build().unwrap_err();
         assert_eq!(err.setting(), "secret");
         assert!(err.to_string().contains("at least 32 bytes, got 5"), "{err}");
+    }
+
+    #[test]
+    fn absurd_leeway_is_refused() {
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .leeway(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "leeway");
+        assert!(
+            LoginManager::builder()
+                .secret(SECRET)
+                .leeway(MAX_LEEWAY)
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::manager::LoginManager;
 impl LoginManager {
     /// The cookie that carries `token`: HttpOnly, SameSite=Lax, Path=/, Secure (unless turned off
     /// with [`secure_cookies(false)`](crate::LoginManagerBuilder::secure_cookies)), Max-Age equal to
-    /// the token lifetime. Named after the manager's cookie, or `access-token`.
+    /// the token's remaining lifetime (read from its `exp`; the manager's expiry for a string that
+    /// is not a token). Named after the manager's cookie, or `access-token`.
     ///
     /// Works with `axum_extra::extract::CookieJar::add` too.
     ///
@@ -23,22 +24,26 @@ impl LoginManager {
     /// assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Max-Age=900"));
     /// ```
     pub fn token_cookie(&self, token: String) -> Cookie<'static> {
-        Cookie::build((self.cookie_name_or_default().to_owned(), token))
+        let lifetime = remaining_lifetime(&token).unwrap_or(self.inner.expiry.as_secs());
+        self.cookie_with_lifetime(token, lifetime)
+    }
+
+    fn cookie_with_lifetime(&self, value: String, seconds: u64) -> Cookie<'static> {
+        Cookie::build((self.cookie_name_or_default().to_owned(), value))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
             .secure(self.inner.secure_cookies)
             .max_age(cookie::time::Duration::seconds(
-                i64::try_from(self.inner.expiry.as_secs()).unwrap_or(i64::MAX),
+                i64::try_from(seconds).unwrap_or(i64::MAX),
             ))
             .build()
     }
 
     /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).
     pub fn removal_cookie(&self) -> Cookie<'static> {
-        let mut cookie = self.token_cookie(String::new());
+        let mut cookie = self.cookie_with_lifetime(String::new(), 0);
         cookie.make_removal();
-        cookie.set_max_age(cookie::time::Duration::ZERO);
         cookie
     }
 
@@ -55,6 +60,19 @@ impl LoginManager {
     fn cookie_name_or_default(&self) -> &str {
         self.inner.cookie.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
     }
+}
+
+/// Seconds until the token's `exp`. The token is one this manager just signed, so its payload is
+/// read without verifying it again.
+fn remaining_lifetime(token: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: u64,
+    }
+    let exp = jsonwebtoken::dangerous::insecure_decode_claims::<Exp>(token)
+        .ok()?
+        .exp;
+    Some(exp.saturating_sub(crate::token::now()))
 }
 
 fn append(response: &mut Response, cookie: &Cookie<'_>) {
@@ -97,6 +115,19 @@ mod tests {
             "{}",
             set[1]
         );
+    }
+
+    #[test]
+    fn max_age_follows_the_token_lifetime() {
+        let m = LoginManager::builder().secret([1u8; 32]).build().unwrap();
+        let long = m
+            .create_access_token(crate::AccessToken::new("a").expires_in(Duration::from_secs(12 * 3600)))
+            .unwrap();
+        let cookie = m.token_cookie(long);
+        let max_age = cookie.max_age().unwrap().whole_seconds();
+        assert!((12 * 3600 - 2..=12 * 3600).contains(&max_age), "{max_age}");
+        let short = m.token_cookie(m.create_access_token("a").unwrap());
+        assert!((898..=900).contains(&short.max_age().unwrap().whole_seconds()));
     }
 
     #[test]

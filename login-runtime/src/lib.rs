@@ -64,7 +64,7 @@ pub mod transport;
 pub mod __private;
 
 pub use attach::attach_user;
-pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder};
+pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
 pub use extract::Authenticated;
 pub use guard::{Guard, NoGuard};
 pub use jsonwebtoken::Algorithm;
