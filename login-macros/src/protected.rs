@@ -20,7 +20,7 @@ const VALID: &[&str] = &[
 
 #[derive(Default)]
 struct Args {
-    optional: Option<syn::Path>,
+    optional: bool,
     scopes: Vec<LitStr>,
     redirect: Option<LitStr>,
     reject: Option<Path>,
@@ -31,7 +31,7 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
     let mut out = Args::default();
     parse_args(args, "protected", VALID, |key, meta| {
         match key {
-            "optional" => out.optional = Some(meta.path.clone()),
+            "optional" => out.optional = true,
             "scopes" => {
                 if meta.input.peek(syn::Token![=]) {
                     return Err(meta.error("write scopes as a list: `scopes(\"admin\", \"items:write\")`"));
@@ -143,7 +143,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         unreachable!("receivers are refused")
     };
     user_arg.attrs.retain(|a| !is_user_marker(a));
-    let user_ty = user_type(&user_arg, args.optional.is_some())?;
+    let user_ty = user_type(&user_arg, args.optional)?;
 
     let rt = quote!(::login_runtime::__private);
     let vis = &func.vis;
@@ -182,7 +182,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
     let pat = &user_arg.pat;
     let auth_ty = quote!(#rt::Authenticated<#user_ty, #guard_ty>);
-    let new_arg: FnArg = if args.optional.is_some() {
+    let new_arg: FnArg = if args.optional {
         let stmt: syn::Stmt = syn::parse_quote! {
             let #pat = ::core::option::Option::map(__login_auth, |auth| auth.user);
         };

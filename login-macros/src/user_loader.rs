@@ -63,17 +63,17 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let parse_id = match &*id.ty {
         Type::Reference(r) if is_str(&r.elem) => quote!(__sub),
-        Type::Reference(r) => {
-            let inner = &r.elem;
-            quote_spanned! {inner.span()=> &match #rt::parse_subject::<#inner>(__sub) {
+        ty => {
+            // `&T` borrows the parsed id, `T` takes it.
+            let (inner, borrow) = match ty {
+                Type::Reference(r) => (&*r.elem, quote!(&)),
+                ty => (ty, quote!()),
+            };
+            quote_spanned! {inner.span()=> #borrow match #rt::parse_subject::<#inner>(__sub) {
                 #rt::Option::Some(id) => id,
                 #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
             }}
         }
-        ty => quote_spanned! {ty.span()=> match #rt::parse_subject::<#ty>(__sub) {
-            #rt::Option::Some(id) => id,
-            #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
-        }},
     };
     let mut bounds = Vec::new();
     let mut lets = Vec::new();
