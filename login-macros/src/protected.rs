@@ -12,6 +12,9 @@ use crate::checks::check_token_url;
 
 const VALID: &[&str] = &[
     "optional",
+    "active",
+    "verified",
+    "superuser",
     "scopes(\"..\", ..)",
     "redirect = \"/path\"",
     "reject = path::to::fn",
@@ -21,6 +24,8 @@ const VALID: &[&str] = &[
 #[derive(Default)]
 struct Args {
     optional: bool,
+    /// `active`, `verified`, `superuser`, as written (their spans carry the `AccountStatus` check).
+    status: Vec<syn::Ident>,
     scopes: Vec<LitStr>,
     redirect: Option<LitStr>,
     reject: Option<Path>,
@@ -32,6 +37,7 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
     parse_args(args, "protected", VALID, |key, meta| {
         match key {
             "optional" => out.optional = true,
+            "active" | "verified" | "superuser" => out.status.push(meta.path.require_ident()?.clone()),
             "scopes" => {
                 if meta.input.peek(syn::Token![=]) {
                     return Err(meta.error("write scopes as a list: `scopes(\"admin\", \"items:write\")`"));
@@ -147,7 +153,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
     let rt = quote!(::login_runtime::__private);
     let vis = &func.vis;
-    let needs_guard = !args.scopes.is_empty() || args.redirect.is_some() || args.reject.is_some();
+    let needs_guard = !args.scopes.is_empty()
+        || !args.status.is_empty()
+        || args.redirect.is_some()
+        || args.reject.is_some();
     let guard_ty = if needs_guard {
         let name = format_ident!("__login_guard_{}", func.sig.ident);
         quote!(#name)
@@ -169,13 +178,27 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }),
             _ => None,
         };
+        let admit = args.status.first().map(|first| {
+            let flag = |name: &str| args.status.iter().any(|s| s == name);
+            let (active, verified, superuser) = (flag("active"), flag("verified"), flag("superuser"));
+            let requirements = quote_spanned! {first.span()=>
+                #rt::Requirements { active: #active, verified: #verified, superuser: #superuser }
+                    .admit::<#user_ty>(user)
+            };
+            quote! {
+                fn admit(user: &#user_ty) -> #rt::Admission {
+                    #requirements
+                }
+            }
+        });
         quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             #vis struct #guard_ty;
-            impl #rt::Guard for #guard_ty {
+            impl #rt::Guard<#user_ty> for #guard_ty {
                 const SCOPES: &'static [&'static str] = &[#(#scopes),*];
                 #unauthenticated
+                #admit
             }
         }
     });

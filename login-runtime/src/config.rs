@@ -8,7 +8,7 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
-use crate::manager::{Inner, LoginManager, UnauthenticatedFn};
+use crate::manager::{Inner, LoginManager, ResponseFn};
 
 /// The default cookie name, as in fastapi-login.
 pub const DEFAULT_COOKIE_NAME: &str = "access-token";
@@ -35,7 +35,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+    /// An error about `setting` (an option name or an environment variable), with what is wrong.
+    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         Self {
             setting,
             problem: problem.into(),
@@ -101,7 +102,8 @@ pub struct LoginManagerBuilder {
     audience: Option<String>,
     secure_cookies: bool,
     max_token_len: usize,
-    unauthenticated: Option<UnauthenticatedFn>,
+    unauthenticated: Option<ResponseFn>,
+    forbidden: Option<ResponseFn>,
 }
 
 impl Default for LoginManagerBuilder {
@@ -119,6 +121,7 @@ impl Default for LoginManagerBuilder {
             secure_cookies: true,
             max_token_len: crate::token::MAX_TOKEN_LEN,
             unauthenticated: None,
+            forbidden: None,
         }
     }
 }
@@ -222,6 +225,14 @@ impl LoginManagerBuilder {
         self
     }
 
+    /// The response for a user a route forbids (missing scopes, not a superuser, not verified),
+    /// instead of 403 `{"detail":"Not enough permissions"}` with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"`.
+    pub fn on_forbidden(mut self, f: fn() -> Response) -> Self {
+        self.forbidden = Some(f);
+        self
+    }
+
     /// Checks every setting and builds the manager.
     pub fn build(self) -> Result<LoginManager, ConfigError> {
         if !self.header && self.cookie.is_none() {
@@ -274,6 +285,7 @@ impl LoginManagerBuilder {
             secure_cookies: self.secure_cookies,
             max_token_len: self.max_token_len,
             unauthenticated: self.unauthenticated,
+            forbidden: self.forbidden,
         })))
     }
 

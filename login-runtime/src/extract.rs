@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
-use crate::guard::{Guard, NoGuard};
+use crate::guard::{Admission, Guard, NoGuard};
 use crate::loader::{BoxError, LoadUser};
 use crate::manager::LoginManager;
 use crate::rejection::AuthRejection;
@@ -15,7 +15,7 @@ use crate::token::Claims;
 ///
 /// `#[protected]` turns `async fn me(user: User)` into a handler taking `Authenticated<User, _>`;
 /// without the macros, take it yourself. As a plain argument it refuses anonymous requests
-/// (401, or the route's or manager's own response); as `Option<Authenticated<U>>` it yields `None`
+/// (401, or the route's or manager's own response) and users the guard forbids (403); as `Option<Authenticated<U>>` it yields `None`
 /// for them, but still answers 500 when the loader fails.
 ///
 /// ```
@@ -50,15 +50,16 @@ pub struct Authenticated<U, G = NoGuard> {
 pub(crate) enum Outcome<U> {
     User(U, Claims),
     Anonymous,
-    InsufficientScope,
+    Forbidden,
     LoaderFailed,
 }
 
-/// Verifies the request's first good token, checks the guard's scopes, loads the user.
+/// Verifies the request's first good token, checks the guard's scopes, loads the user, and asks
+/// the guard whether it is admitted.
 pub(crate) async fn authenticate<S, U, G>(parts: &Parts, state: &S, manager: &LoginManager) -> Outcome<U>
 where
     U: LoadUser<S>,
-    G: Guard,
+    G: Guard<U>,
 {
     let mut verified = None;
     for token in manager.tokens_in(parts).into_iter().flatten() {
@@ -74,10 +75,14 @@ where
         return Outcome::Anonymous;
     };
     if !claims.has_scopes(G::SCOPES) {
-        return Outcome::InsufficientScope;
+        return Outcome::Forbidden;
     }
     match U::load(&claims.sub, state).await {
-        Ok(Some(user)) => Outcome::User(user, claims),
+        Ok(Some(user)) => match G::admit(&user) {
+            Admission::Admit => Outcome::User(user, claims),
+            Admission::Unauthenticated => Outcome::Anonymous,
+            Admission::Forbidden => Outcome::Forbidden,
+        },
         Ok(None) => Outcome::Anonymous,
         Err(error) => {
             let error: BoxError = error.into();
@@ -91,7 +96,7 @@ impl<S, U, G> FromRequestParts<S> for Authenticated<U, G>
 where
     S: Send + Sync,
     U: LoadUser<S>,
-    G: Guard,
+    G: Guard<U>,
     LoginManager: FromRef<S>,
 {
     type Rejection = AuthRejection;
@@ -107,19 +112,19 @@ where
             Outcome::Anonymous => Err(AuthRejection::Unauthenticated(
                 G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response()),
             )),
-            Outcome::InsufficientScope => Err(AuthRejection::InsufficientScope),
+            Outcome::Forbidden => Err(AuthRejection::Forbidden(manager.forbidden_response())),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }
     }
 }
 
-/// `Option<Authenticated<U, G>>`: `None` for no token, a bad token, an unknown user or missing
-/// scopes; a failing loader is still an error (500), unlike fastapi-login's `optional`.
+/// `Option<Authenticated<U, G>>`: `None` for no token, a bad token, an unknown user, missing
+/// scopes or a user the guard does not admit; a failing loader is still an error (500), unlike fastapi-login's `optional`.
 impl<S, U, G> OptionalFromRequestParts<S> for Authenticated<U, G>
 where
     S: Send + Sync,
     U: LoadUser<S>,
-    G: Guard,
+    G: Guard<U>,
     LoginManager: FromRef<S>,
 {
     type Rejection = AuthRejection;
@@ -132,7 +137,7 @@ where
                 claims,
                 guard: PhantomData,
             })),
-            Outcome::Anonymous | Outcome::InsufficientScope => Ok(None),
+            Outcome::Anonymous | Outcome::Forbidden => Ok(None),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }
     }

@@ -58,6 +58,12 @@ mod manager;
 mod rejection;
 mod token;
 pub mod transport;
+#[cfg(feature = "users")]
+pub mod users;
+
+// The macros expand to `::login_runtime::…`; this lets the crate use them on its own items.
+#[cfg(feature = "users")]
+extern crate self as login_runtime;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -66,11 +72,13 @@ pub mod __private;
 pub use attach::attach_user;
 pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
 pub use extract::Authenticated;
-pub use guard::{Guard, NoGuard};
+pub use guard::{AccountStatus, Admission, Guard, NoGuard, Requirements};
 pub use jsonwebtoken::Algorithm;
 pub use loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
 pub use manager::LoginManager;
-pub use rejection::{AuthRejection, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, invalid_credentials};
+pub use rejection::{
+    AuthRejection, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, insufficient_scope, invalid_credentials,
+};
 pub use token::{AccessToken, Claims, MAX_TOKEN_LEN, TokenError};
 
 pub use login_macros::{login_config, protected, user_loader};

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::config::LoginManagerBuilder;
 
-pub(crate) type UnauthenticatedFn = fn() -> Response;
+pub(crate) type ResponseFn = fn() -> Response;
 
 /// The signing keys and settings of one login system (fastapi-login's `LoginManager`).
 ///
@@ -47,7 +47,8 @@ pub(crate) struct Inner {
     pub(crate) audience: Option<String>,
     pub(crate) secure_cookies: bool,
     pub(crate) max_token_len: usize,
-    pub(crate) unauthenticated: Option<UnauthenticatedFn>,
+    pub(crate) unauthenticated: Option<ResponseFn>,
+    pub(crate) forbidden: Option<ResponseFn>,
 }
 
 impl LoginManager {
@@ -80,6 +81,11 @@ impl LoginManager {
         self.inner.cookie.as_deref()
     }
 
+    /// Whether cookies are written with `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
+    }
+
     /// Whether `Authorization: Bearer` is read.
     pub fn reads_header(&self) -> bool {
         self.inner.header
@@ -108,6 +114,15 @@ impl LoginManager {
         match self.inner.unauthenticated {
             Some(f) => f(),
             None => crate::rejection::invalid_credentials(),
+        }
+    }
+
+    /// The response for a forbidden request: the manager's own, or
+    /// [`insufficient_scope`](crate::insufficient_scope)'s 403.
+    pub fn forbidden_response(&self) -> Response {
+        match self.inner.forbidden {
+            Some(f) => f(),
+            None => crate::rejection::insufficient_scope(),
         }
     }
 }

@@ -21,9 +21,10 @@ pub const INSUFFICIENT_SCOPE: &str = "Not enough permissions";
 pub enum AuthRejection {
     /// No token, a token that does not verify, or no user for its subject.
     Unauthenticated(Response),
-    /// A valid token without every scope the route asks for: 403 with
-    /// `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1).
-    InsufficientScope,
+    /// A valid token without every scope the route asks for, or a user the route's guard forbids
+    /// (not a superuser, not verified): the manager's forbidden response, by default
+    /// [`insufficient_scope`].
+    Forbidden(Response),
     /// The user loader failed (database down…): 500, logged, never swallowed into "anonymous".
     LoaderFailed,
 }
@@ -31,19 +32,7 @@ pub enum AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::Unauthenticated(response) => response,
-            Self::InsufficientScope => {
-                let mut res = (
-                    StatusCode::FORBIDDEN,
-                    Json(json!({ "detail": INSUFFICIENT_SCOPE })),
-                )
-                    .into_response();
-                res.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
-                );
-                res
-            }
+            Self::Unauthenticated(response) | Self::Forbidden(response) => response,
             Self::LoaderFailed => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({ "detail": "Internal Server Error" })),
@@ -62,5 +51,20 @@ pub fn invalid_credentials() -> Response {
         .into_response();
     res.headers_mut()
         .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+/// 403 `{"detail":"Not enough permissions"}` with
+/// `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1).
+pub fn insufficient_scope() -> Response {
+    let mut res = (
+        StatusCode::FORBIDDEN,
+        Json(json!({ "detail": INSUFFICIENT_SCOPE })),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+    );
     res
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Header, decode, encode};
+use jsonwebtoken::{Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -108,6 +108,17 @@ pub struct Claims {
     pub scopes: Vec<String>,
 }
 
+/// Claims types [`LoginManager::decode_with`] checks `iat` on.
+pub(crate) trait HasIat {
+    fn iat(&self) -> Option<u64>;
+}
+
+impl HasIat for Claims {
+    fn iat(&self) -> Option<u64> {
+        self.iat
+    }
+}
+
 impl Claims {
     /// Whether every one of `required` was granted.
     pub fn has_scopes(&self, required: &[&str]) -> bool {
@@ -201,9 +212,7 @@ impl LoginManager {
             aud: self.inner.audience.as_deref(),
             extra: &token.extra,
         };
-        let mut header = Header::new(self.inner.algorithm);
-        header.typ = Some("JWT".to_owned());
-        Ok(encode(&header, &claims, &self.inner.encoding_key)?)
+        self.encode_claims(&claims)
     }
 
     /// Verifies a token and returns its claims.
@@ -214,19 +223,53 @@ impl LoginManager {
     /// strings; `iss`/`aud` must match when configured, and a token with an `aud` is refused by a
     /// manager that has none.
     pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
+        self.decode_with(token, &self.inner.validation)
+    }
+
+    /// [`decode`](Self::decode)'s checks with another `Validation` (another audience).
+    pub(crate) fn decode_with<T: serde::de::DeserializeOwned + HasIat>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<T, TokenError> {
         if token.len() > self.inner.max_token_len {
             return Err(TokenError::TooLong);
         }
-        let data = decode::<Claims>(token, &self.inner.decoding_key, &self.inner.validation)?;
+        let data = decode::<T>(token, &self.inner.decoding_key, validation)?;
         if data.header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
         }
-        if let Some(iat) = data.claims.iat
+        if let Some(iat) = data.claims.iat()
             && iat > now().saturating_add(self.inner.leeway)
         {
             return Err(TokenError::IssuedInFuture);
         }
         Ok(data.claims)
+    }
+
+    /// The manager's validation (algorithm, required claims, leeway, issuer) for tokens of another
+    /// audience, such as FastAPI Users' reset and verify tokens.
+    #[cfg(feature = "users")]
+    pub(crate) fn validation_for(&self, audience: &str) -> Validation {
+        let mut validation = self.inner.validation.clone();
+        validation.set_audience(&[audience]);
+        validation
+    }
+
+    /// Signs `claims` as they are, with the manager's key and algorithm (header `typ: JWT`); for
+    /// tokens whose exact claims a protocol fixes. Nothing is added: include `exp` yourself.
+    ///
+    /// ```
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
+    /// let exp = 4_102_444_800u64; // 2100-01-01
+    /// let token = manager.encode_claims(&serde_json::json!({ "sub": "ann", "exp": exp }))?;
+    /// assert_eq!(manager.decode(&token)?.sub, "ann");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_claims<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
+        let mut header = Header::new(self.inner.algorithm);
+        header.typ = Some("JWT".to_owned());
+        Ok(encode(&header, claims, &self.inner.encoding_key)?)
     }
 
     /// Verifies a token exactly like [`decode`](Self::decode), then deserializes its payload into

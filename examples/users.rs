@@ -1,0 +1,138 @@
+//! FastAPI Users' flow (register, login with bearer and cookie, profile, superusers, reset,
+//! verify), served on SQLite with the wire behaviour of `shared/contract/users-http.md`.
+//!
+//! ```text
+//! cargo run --release --example users                     # serves 127.0.0.1:8000, users.db
+//! cargo run --release --example users -- create-user --email admin@example.com \
+//!     --password 'a long password' --superuser --verified
+//! ```
+//! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing),
+//! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
+//! process). Reset and verify tokens are "mailed" to stdout.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use clap::{Parser, Subcommand};
+use login_runtime::protected;
+use login_runtime::users::{
+    CreateUser, SqliteStore, User, UserHooks, UserRead, UserStore, Users, method_not_allowed, not_found,
+};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "FastAPI Users' flow on axum")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create a user in the database and exit (the first superuser is made this way).
+    CreateUser {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// The user's password (8 to 128 characters).
+        #[arg(long)]
+        password: String,
+        /// Make the user a superuser.
+        #[arg(long)]
+        superuser: bool,
+        /// Mark the email as verified.
+        #[arg(long)]
+        verified: bool,
+    },
+}
+
+/// The example's mail: one line per token on stdout.
+pub struct StdoutMail;
+
+impl UserHooks for StdoutMail {
+    async fn on_after_register(&self, user: &User) {
+        tracing::info!(user = %user.id, "user registered");
+    }
+
+    async fn on_after_forgot_password(&self, user: &User, token: &str) {
+        println!("reset-password token for {}: {token}", user.email);
+    }
+
+    async fn on_after_request_verify(&self, user: &User, token: &str) {
+        println!("verify token for {}: {token}", user.email);
+    }
+}
+
+/// FastAPI Users' `current_active_user` on a route of the app's own.
+#[protected(active)]
+async fn authenticated_route(user: User) -> Json<Value> {
+    Json(json!({ "message": format!("Hello {}!", user.email) }))
+}
+
+/// The whole app, for `main` and for the tests.
+pub fn app(users: Users) -> Router {
+    Router::new()
+        .route("/authenticated-route", get(authenticated_route))
+        .with_state(users.clone())
+        .merge(users.router())
+        .fallback(|| async { not_found() })
+        .method_not_allowed_fallback(|| async { method_not_allowed() })
+}
+
+/// The store `DATABASE_URL` names (default `sqlite://users.db`, created and migrated).
+pub async fn store_from_env() -> Result<Arc<dyn UserStore>, login_runtime::ConfigError> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(&url).await?))
+    } else {
+        Err(login_runtime::ConfigError::new(
+            "DATABASE_URL",
+            format!("`{url}` is not a sqlite:// URL (this build has the SQLite store only)"),
+        ))
+    }
+}
+
+/// The user system over `store`, with the secret from `SECRET` or a random one (with a warning).
+pub fn users(store: Arc<dyn UserStore>) -> Result<Users, login_runtime::ConfigError> {
+    let builder = Users::builder(store).hooks(StdoutMail);
+    if std::env::var_os("SECRET").is_some() {
+        return builder.secret_from_env("SECRET").build();
+    }
+    tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
+    builder.secret(rand::random::<[u8; 32]>()).build()
+}
+
+#[allow(dead_code)] // the tests include this file for `app` and do not call `main`
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let users = users(store_from_env().await?)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
+            let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+            tracing::info!("serving on http://{}", listener.local_addr()?);
+            axum::serve(listener, app(users)).await?;
+        }
+        Command::CreateUser {
+            email,
+            password,
+            superuser,
+            verified,
+        } => {
+            let mut new = CreateUser::new(email, password);
+            new.is_superuser = superuser;
+            new.is_verified = verified;
+            let user = users.create(new).await?;
+            println!("{}", serde_json::to_string(&UserRead::from(&user))?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! FastAPI Users' whole flow for axum (feature `users`): register, login and logout on a bearer
+//! and a cookie backend, profile, superuser administration, password reset and email
+//! verification, with the same paths, bodies, status codes, error codes, tokens and table layout,
+//! so an existing FastAPI Users client, database and token keep working.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Json, Router, routing::get};
+//! use login_runtime::protected;
+//! use login_runtime::users::{MemoryStore, User, UserRead, Users};
+//!
+//! // FastAPI Users' `current_user(active=True, verified=True)`
+//! #[protected(active, verified)]
+//! async fn dashboard(user: User) -> Json<UserRead> {
+//!     Json(UserRead::from(&user))
+//! }
+//!
+//! let users = Users::builder(Arc::new(MemoryStore::default()))
+//!     .secret("a secret of at least thirty-two bytes!")
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/dashboard", get(dashboard))
+//!     .with_state(users.clone())
+//!     .merge(users.router());
+//! # Ok::<(), login_runtime::ConfigError>(())
+//! ```
+//!
+//! `User` has a `#[user_loader]` that reads it from the [`UserStore`] of any router state a
+//! [`Users`] can be taken from (`FromRef`), and implements [`AccountStatus`](crate::AccountStatus),
+//! so `#[protected(active)]`, `#[protected(verified)]` and `#[protected(superuser)]` work on it:
+//! an inactive user is answered 401, an unverified or non-superuser one 403.
+
+mod email;
+mod hooks;
+mod input;
+mod model;
+pub mod password;
+mod responses;
+mod routes;
+mod service;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod store;
+mod tokens;
+
+pub use email::{MAX_EMAIL_LEN, normalize_email};
+pub use hooks::{
+    DefaultHooks, InvalidPassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserHooks, default_password_policy,
+};
+pub use model::{NewUser, User, UserPatch, UserRead};
+pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
+pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};
+pub use tokens::{AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
+
+/// Loads the user of an access token's subject (a UUID) from the store.
+#[crate::user_loader]
+async fn load_user(id: uuid::Uuid, users: &Users) -> Result<Option<User>, StoreError> {
+    users.get(id).await
+}

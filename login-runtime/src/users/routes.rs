@@ -1,0 +1,275 @@
+//! The HTTP routes of FastAPI Users, declared with this crate's own macros.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::input::{Fields, JsonBody, LoginForm};
+use super::model::{User, UserRead};
+use super::responses::{ApiError, codes};
+use super::service::{CreateUser, UpdateUser, UserError, Users};
+use crate::protected;
+
+impl Users {
+    /// Every route of FastAPI Users' flow, ready to merge into an app:
+    ///
+    /// | route | what |
+    /// |---|---|
+    /// | `POST /auth/register` | 201 UserRead |
+    /// | `POST /auth/jwt/login`, `/auth/jwt/logout` | bearer backend |
+    /// | `POST /auth/cookie/login`, `/auth/cookie/logout` | cookie backend (`fastapiusersauth`) |
+    /// | `GET`/`PATCH /users/me` | the current active user |
+    /// | `GET`/`PATCH`/`DELETE /users/{id}` | superusers only |
+    /// | `POST /auth/forgot-password`, `/auth/reset-password` | password reset |
+    /// | `POST /auth/request-verify-token`, `/auth/verify` | email verification |
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/auth/register", post(register))
+            .route("/auth/jwt/login", post(jwt_login))
+            .route("/auth/jwt/logout", post(jwt_logout))
+            .route("/auth/cookie/login", post(cookie_login))
+            .route("/auth/cookie/logout", post(cookie_logout))
+            .route("/users/me", get(me).patch(update_me))
+            .route(
+                "/users/{id}",
+                get(get_user).patch(update_user).delete(delete_user),
+            )
+            .route("/auth/forgot-password", post(forgot_password))
+            .route("/auth/reset-password", post(reset_password))
+            .route("/auth/request-verify-token", post(request_verify_token))
+            .route("/auth/verify", post(verify))
+            .with_state(self.clone())
+    }
+}
+
+fn internal(error: UserError) -> ApiError {
+    tracing::error!(%error, "users route failed");
+    ApiError::Internal
+}
+
+async fn register(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
+    let body = body.object()?;
+    let mut fields = Fields::model(&body);
+    let email = fields.email("email", true);
+    let password = fields.string("password", true);
+    // Read for their type errors only: a new user is active, not superuser, not verified.
+    for flag in ["is_active", "is_superuser", "is_verified"] {
+        fields.boolean(flag);
+    }
+    fields.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal);
+    };
+    match users.create(CreateUser::new(email, password)).await {
+        Ok(user) => Ok((StatusCode::CREATED, Json(UserRead::from(&user))).into_response()),
+        Err(UserError::AlreadyExists) => Err(ApiError::Code(codes::REGISTER_USER_ALREADY_EXISTS)),
+        Err(UserError::InvalidPassword(e)) => {
+            Err(ApiError::Reason(codes::REGISTER_INVALID_PASSWORD, e.reason))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// The active user these credentials belong to; one answer for every failure.
+async fn log_in(users: &Users, form: &LoginForm) -> Result<User, ApiError> {
+    match users.authenticate(&form.username, &form.password).await {
+        Ok(Some(user)) if user.is_active => {
+            users.hooks().on_after_login(&user).await;
+            Ok(user)
+        }
+        Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn jwt_login(State(users): State<Users>, form: LoginForm) -> Result<Json<Value>, ApiError> {
+    let user = log_in(&users, &form).await?;
+    let token = users.access_token(&user).map_err(internal)?;
+    Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
+}
+
+#[protected(active)]
+async fn jwt_logout(_user: User) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn cookie_login(State(users): State<Users>, form: LoginForm) -> Result<Response, ApiError> {
+    let user = log_in(&users, &form).await?;
+    let token = users.access_token(&user).map_err(internal)?;
+    let lifetime = users.manager().expiry().as_secs();
+    Ok(with_cookie(&users, &token, lifetime))
+}
+
+#[protected(active)]
+async fn cookie_logout(_user: User, State(users): State<Users>) -> Response {
+    with_cookie(&users, "\"\"", 0)
+}
+
+/// 204 with the cookie as Starlette writes it (attributes in its order, `SameSite=lax`), so a
+/// client comparing headers sees FastAPI Users' bytes.
+fn with_cookie(users: &Users, value: &str, max_age: u64) -> Response {
+    let name = users
+        .manager()
+        .cookie_name()
+        .unwrap_or(super::service::COOKIE_NAME);
+    let secure = if users.manager().secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let header = format!("{name}={value}; HttpOnly; Max-Age={max_age}; Path=/; SameSite=lax{secure}");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    match HeaderValue::from_str(&header) {
+        Ok(value) => {
+            response.headers_mut().insert(SET_COOKIE, value);
+            response
+        }
+        Err(_) => ApiError::Internal.into_response(),
+    }
+}
+
+#[protected(active)]
+async fn me(user: User) -> Json<UserRead> {
+    Json(UserRead::from(&user))
+}
+
+/// FastAPI Users' `UserUpdate`: every field optional.
+fn read_update(body: &Map<String, Value>) -> Result<UpdateUser, ApiError> {
+    let mut fields = Fields::model(body);
+    let update = UpdateUser {
+        password: fields.string("password", false),
+        email: fields.email("email", false),
+        is_active: fields.boolean("is_active"),
+        is_superuser: fields.boolean("is_superuser"),
+        is_verified: fields.boolean("is_verified"),
+    };
+    fields.finish()?;
+    Ok(update)
+}
+
+async fn apply_update(
+    users: &Users,
+    user: &User,
+    body: JsonBody,
+    safe: bool,
+) -> Result<Json<UserRead>, ApiError> {
+    let update = read_update(&body.object()?)?;
+    match users.update(user, update, safe).await {
+        Ok(user) => Ok(Json(UserRead::from(&user))),
+        Err(UserError::AlreadyExists) => Err(ApiError::Code(codes::UPDATE_USER_EMAIL_ALREADY_EXISTS)),
+        Err(UserError::InvalidPassword(e)) => {
+            Err(ApiError::Reason(codes::UPDATE_USER_INVALID_PASSWORD, e.reason))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
+#[protected(active)]
+async fn update_me(
+    user: User,
+    State(users): State<Users>,
+    body: JsonBody,
+) -> Result<Json<UserRead>, ApiError> {
+    apply_update(&users, &user, body, true).await
+}
+
+/// The user of a `/users/{id}` path: 404 for an id that is not a UUID or not a user.
+async fn user_or_404(users: &Users, id: &str) -> Result<User, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    match users.get(id).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ApiError::NotFound),
+        Err(e) => Err(internal(e.into())),
+    }
+}
+
+#[protected(active, superuser)]
+async fn get_user(
+    _admin: User,
+    State(users): State<Users>,
+    Path(id): Path<String>,
+) -> Result<Json<UserRead>, ApiError> {
+    Ok(Json(UserRead::from(&user_or_404(&users, &id).await?)))
+}
+
+#[protected(active, superuser)]
+async fn update_user(
+    _admin: User,
+    State(users): State<Users>,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<UserRead>, ApiError> {
+    let user = user_or_404(&users, &id).await?;
+    apply_update(&users, &user, body, false).await
+}
+
+#[protected(active, superuser)]
+async fn delete_user(
+    _admin: User,
+    State(users): State<Users>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = user_or_404(&users, &id).await?;
+    users.delete(&user).await.map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `email` of a `{email}` body.
+fn read_email(body: JsonBody) -> Result<String, ApiError> {
+    let body = body.embedded();
+    let mut fields = Fields::embedded(&body);
+    let email = fields.email("email", true);
+    fields.finish()?;
+    email.ok_or(ApiError::Internal)
+}
+
+async fn forgot_password(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
+    let email = read_email(body)?;
+    users.forgot_password(&email).await.map_err(internal)?;
+    Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
+}
+
+async fn reset_password(State(users): State<Users>, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let body = body.embedded();
+    let mut fields = Fields::embedded(&body);
+    let token = fields.string("token", true);
+    let password = fields.string("password", true);
+    fields.finish()?;
+    let (Some(token), Some(password)) = (token, password) else {
+        return Err(ApiError::Internal);
+    };
+    match users.reset_password(&token, &password).await {
+        Ok(_) => Ok(Json(Value::Null)),
+        Err(UserError::BadToken) => Err(ApiError::Code(codes::RESET_PASSWORD_BAD_TOKEN)),
+        Err(UserError::InvalidPassword(e)) => {
+            Err(ApiError::Reason(codes::RESET_PASSWORD_INVALID_PASSWORD, e.reason))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn request_verify_token(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
+    let email = read_email(body)?;
+    users.request_verify(&email).await.map_err(internal)?;
+    Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
+}
+
+async fn verify(State(users): State<Users>, body: JsonBody) -> Result<Json<UserRead>, ApiError> {
+    let body = body.embedded();
+    let mut fields = Fields::embedded(&body);
+    let token = fields.string("token", true);
+    fields.finish()?;
+    let token = token.ok_or(ApiError::Internal)?;
+    match users.verify(&token).await {
+        Ok(user) => Ok(Json(UserRead::from(&user))),
+        Err(UserError::BadToken) => Err(ApiError::Code(codes::VERIFY_USER_BAD_TOKEN)),
+        Err(UserError::AlreadyVerified) => Err(ApiError::Code(codes::VERIFY_USER_ALREADY_VERIFIED)),
+        Err(e) => Err(internal(e)),
+    }
+}

@@ -1,0 +1,546 @@
+//! [`Users`]: the store, the hooks, the hasher and the token keys of one user system, with the
+//! operations of FastAPI Users' `BaseUserManager`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use jsonwebtoken::Validation;
+use uuid::Uuid;
+
+use super::email::normalize_email;
+use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
+use super::model::{NewUser, User, UserPatch};
+use super::password::{Hasher, Verified};
+use super::responses;
+use super::store::{StoreError, UserStore};
+use super::tokens::{self, AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
+use crate::config::{ConfigError, LoginManagerBuilder};
+use crate::loader::BoxError;
+use crate::manager::LoginManager;
+
+/// The cookie of the cookie backend.
+pub const COOKIE_NAME: &str = "fastapiusersauth";
+/// The lifetime of access, reset and verify tokens, and of the cookie: one hour.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Why an operation of [`Users`] failed. The routes turn each into FastAPI Users' error code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UserError {
+    /// The email is in use (compared case-insensitively).
+    AlreadyExists,
+    /// The password policy refused the password.
+    InvalidPassword(InvalidPassword),
+    /// The email is not a valid address.
+    InvalidEmail(String),
+    /// A reset or verify token that is bad, expired, of another kind, used, or for a user who is
+    /// gone (or, for reset, inactive).
+    BadToken,
+    /// The user is verified already.
+    AlreadyVerified,
+    /// The store or the hasher failed: 500.
+    Internal(BoxError),
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyExists => f.write_str("a user with this email already exists"),
+            Self::InvalidPassword(e) => write!(f, "invalid password: {e}"),
+            Self::InvalidEmail(reason) => write!(f, "invalid email: {reason}"),
+            Self::BadToken => f.write_str("bad token"),
+            Self::AlreadyVerified => f.write_str("the user is already verified"),
+            Self::Internal(e) => write!(f, "internal error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl From<StoreError> for UserError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::EmailTaken => Self::AlreadyExists,
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// A user to create: what `POST /auth/register` (flags ignored) and `create-user` take.
+#[derive(Clone)]
+pub struct CreateUser {
+    /// The email; validated and normalised (domain in lower case).
+    pub email: String,
+    /// The password; checked by the hooks' policy, then hashed.
+    pub password: String,
+    /// Default `true`.
+    pub is_active: bool,
+    /// Default `false`.
+    pub is_superuser: bool,
+    /// Default `false`.
+    pub is_verified: bool,
+}
+
+impl CreateUser {
+    /// An active, ordinary, unverified user.
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            password: password.into(),
+            is_active: true,
+            is_superuser: false,
+            is_verified: false,
+        }
+    }
+}
+
+impl fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partial update (FastAPI Users' `UserUpdate`); `None` leaves a field alone.
+#[derive(Clone, Default)]
+pub struct UpdateUser {
+    /// New password (checked by the policy, then hashed).
+    pub password: Option<String>,
+    /// New email; a change sets `is_verified` to false.
+    pub email: Option<String>,
+    /// Only applied by superusers (`safe = false`).
+    pub is_active: Option<bool>,
+    /// Only applied by superusers.
+    pub is_superuser: Option<bool>,
+    /// Only applied by superusers.
+    pub is_verified: Option<bool>,
+}
+
+impl fmt::Debug for UpdateUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateUser")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The user system: store, hooks, password hasher, and the keys of the three token kinds.
+/// Cheap to clone; use it (or a state it can be taken from with `FromRef`) as the router state.
+///
+/// ```
+/// use std::sync::Arc;
+/// use login_runtime::users::{MemoryStore, Users};
+///
+/// let users = Users::builder(Arc::new(MemoryStore::default()))
+///     .secret("a secret of at least thirty-two bytes!")
+///     .build()?;
+/// let app: axum::Router = users.router();
+/// # Ok::<(), login_runtime::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Users {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn UserStore>,
+    hooks: Box<dyn DynHooks>,
+    hasher: Hasher,
+    manager: LoginManager,
+    reset: Validation,
+    verify: Validation,
+    lifetime: u64,
+}
+
+impl fmt::Debug for Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Users")
+            .field("manager", &self.inner.manager)
+            .field("lifetime", &self.inner.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromRef<Users> for LoginManager {
+    fn from_ref(users: &Users) -> Self {
+        users.inner.manager.clone()
+    }
+}
+
+/// Builds [`Users`]; the secret is required.
+#[must_use]
+pub struct UsersBuilder {
+    store: Arc<dyn UserStore>,
+    hooks: Box<dyn DynHooks>,
+    hasher: Hasher,
+    login: LoginManagerBuilder,
+    lifetime: Duration,
+}
+
+impl fmt::Debug for UsersBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsersBuilder").finish_non_exhaustive()
+    }
+}
+
+impl UsersBuilder {
+    /// The HS256 secret of all three token kinds (at least 32 bytes): FastAPI Users' `SECRET`.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.login = self.login.secret(secret);
+        self
+    }
+
+    /// The secret, read from this environment variable at [`build`](Self::build).
+    pub fn secret_from_env(mut self, var: impl Into<String>) -> Self {
+        self.login = self.login.secret_from_env(var);
+        self
+    }
+
+    /// Your hooks instead of the defaults.
+    pub fn hooks(mut self, hooks: impl UserHooks) -> Self {
+        self.hooks = Box::new(hooks);
+        self
+    }
+
+    /// The hasher (to bound concurrent hashing differently).
+    pub fn hasher(mut self, hasher: Hasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// The lifetime of tokens and the cookie (default one hour).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Whether the cookie carries `Secure` (default true; browsers keep Secure cookies on
+    /// `http://localhost` too). Turn off only for plain-http development on other hosts.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.login = self.login.secure_cookies(secure);
+        self
+    }
+
+    /// Checks the settings; the error names the one that is wrong.
+    pub fn build(self) -> Result<Users, ConfigError> {
+        let manager = self
+            .login
+            .token_url("/auth/jwt/login")
+            .cookie(COOKIE_NAME)
+            .audience(AUTH_AUDIENCE)
+            .expiry(self.lifetime)
+            .on_unauthenticated(responses::unauthorized)
+            .on_forbidden(responses::forbidden)
+            .build()?;
+        Ok(Users {
+            inner: Arc::new(Inner {
+                store: self.store,
+                hooks: self.hooks,
+                hasher: self.hasher,
+                reset: manager.validation_for(RESET_AUDIENCE),
+                verify: manager.validation_for(VERIFY_AUDIENCE),
+                manager,
+                lifetime: self.lifetime.as_secs(),
+            }),
+        })
+    }
+}
+
+impl Users {
+    /// A builder over this store, with the default hooks and hasher.
+    pub fn builder(store: Arc<dyn UserStore>) -> UsersBuilder {
+        UsersBuilder {
+            store,
+            hooks: Box::new(DefaultHooks),
+            hasher: Hasher::default(),
+            login: LoginManager::builder(),
+            lifetime: TOKEN_LIFETIME,
+        }
+    }
+
+    /// The access-token manager (audience `fastapi-users:auth`, bearer header and cookie).
+    pub fn manager(&self) -> &LoginManager {
+        &self.inner.manager
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn UserStore {
+        self.inner.store.as_ref()
+    }
+
+    pub(crate) fn hooks(&self) -> &dyn DynHooks {
+        self.inner.hooks.as_ref()
+    }
+
+    /// The user with this id.
+    pub async fn get(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        self.inner.store.get(id).await
+    }
+
+    /// Creates a user: validates the email and password, refuses a taken email, hashes, then calls
+    /// `on_after_register`.
+    pub async fn create(&self, new: CreateUser) -> Result<User, UserError> {
+        let email = normalize_email(&new.email).map_err(UserError::InvalidEmail)?;
+        self.hooks()
+            .validate_password(&new.password, &email)
+            .await
+            .map_err(UserError::InvalidPassword)?;
+        if self.inner.store.get_by_email(&email).await?.is_some() {
+            return Err(UserError::AlreadyExists);
+        }
+        let hashed = self
+            .inner
+            .hasher
+            .hash(&new.password)
+            .await
+            .map_err(UserError::Internal)?;
+        let mut row = NewUser::new(email, hashed);
+        row.is_active = new.is_active;
+        row.is_superuser = new.is_superuser;
+        row.is_verified = new.is_verified;
+        // The store's unique index decides between concurrent registrations of one email.
+        let user = self.inner.store.create(row).await?;
+        self.hooks().on_after_register(&user).await;
+        Ok(user)
+    }
+
+    /// The user these credentials belong to, or `None`; active or not (the login routes refuse
+    /// inactive users with the same answer). An unknown email costs the same hashing work as a
+    /// wrong password. A right password stored as bcrypt or with other argon2 parameters is
+    /// re-hashed with ours.
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
+        let Some(mut user) = self.inner.store.get_by_email(email).await? else {
+            self.inner
+                .hasher
+                .verify_nothing(password)
+                .await
+                .map_err(UserError::Internal)?;
+            return Ok(None);
+        };
+        let verified = self
+            .inner
+            .hasher
+            .verify(password, &user.hashed_password)
+            .await
+            .map_err(UserError::Internal)?;
+        match verified {
+            Verified::No => Ok(None),
+            Verified::Yes => Ok(Some(user)),
+            Verified::Rehashed(hash) => {
+                let patch = UserPatch {
+                    hashed_password: Some(hash),
+                    ..UserPatch::default()
+                };
+                match self.inner.store.update(user.id, &patch).await {
+                    Ok(Some(updated)) => user = updated,
+                    Ok(None) => return Ok(None),
+                    Err(error) => tracing::warn!(%error, "storing an upgraded password hash failed"),
+                }
+                Ok(Some(user))
+            }
+        }
+    }
+
+    /// Applies an update. With `safe` (a user editing themselves) the flags are ignored. A new
+    /// password is checked by the policy; a new email must be free and clears `is_verified`.
+    pub async fn update(&self, user: &User, update: UpdateUser, safe: bool) -> Result<User, UserError> {
+        let mut patch = UserPatch::default();
+        let mut fields = Vec::new();
+        if let Some(password) = &update.password {
+            let email = update.email.as_deref().unwrap_or(&user.email);
+            self.hooks()
+                .validate_password(password, email)
+                .await
+                .map_err(UserError::InvalidPassword)?;
+            patch.hashed_password = Some(
+                self.inner
+                    .hasher
+                    .hash(password)
+                    .await
+                    .map_err(UserError::Internal)?,
+            );
+            fields.push("password");
+        }
+        if let Some(email) = &update.email {
+            let email = normalize_email(email).map_err(UserError::InvalidEmail)?;
+            if email != user.email {
+                if let Some(other) = self.inner.store.get_by_email(&email).await?
+                    && other.id != user.id
+                {
+                    return Err(UserError::AlreadyExists);
+                }
+                patch.email = Some(email);
+                patch.is_verified = Some(false);
+                fields.push("email");
+            }
+        }
+        if !safe {
+            for (value, slot, name) in [
+                (update.is_active, &mut patch.is_active, "is_active"),
+                (update.is_superuser, &mut patch.is_superuser, "is_superuser"),
+                (update.is_verified, &mut patch.is_verified, "is_verified"),
+            ] {
+                if let Some(value) = value {
+                    *slot = Some(value);
+                    fields.push(name);
+                }
+            }
+        }
+        if patch.is_empty() {
+            return Ok(user.clone());
+        }
+        let updated = self
+            .inner
+            .store
+            .update(user.id, &patch)
+            .await?
+            .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
+        self.hooks().on_after_update(&updated, &fields).await;
+        Ok(updated)
+    }
+
+    /// Deletes a user, with the delete hooks around it.
+    pub async fn delete(&self, user: &User) -> Result<(), UserError> {
+        self.hooks().on_before_delete(user).await;
+        self.inner.store.delete(user.id).await?;
+        self.hooks().on_after_delete(user).await;
+        Ok(())
+    }
+
+    /// An access token for this user: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`.
+    pub fn access_token(&self, user: &User) -> Result<String, UserError> {
+        let claims = tokens::AccessClaims {
+            sub: user.id.to_string(),
+            aud: [AUTH_AUDIENCE],
+            exp: tokens::expires(self.inner.lifetime),
+        };
+        self.inner
+            .manager
+            .encode_claims(&claims)
+            .map_err(|e| UserError::Internal(Box::new(e)))
+    }
+
+    /// Starts a password reset: for an existing, active user, makes a reset token and hands it to
+    /// `on_after_forgot_password`. Says nothing about whether the email is known; an unknown
+    /// email costs the same hashing work.
+    pub async fn forgot_password(&self, email: &str) -> Result<(), UserError> {
+        let user = self.inner.store.get_by_email(email).await?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            self.inner
+                .hasher
+                .verify_nothing(email)
+                .await
+                .map_err(UserError::Internal)?;
+            return Ok(());
+        };
+        let fingerprint = self
+            .inner
+            .hasher
+            .hash(&user.hashed_password)
+            .await
+            .map_err(UserError::Internal)?;
+        let claims = tokens::ResetOut {
+            sub: user.id.to_string(),
+            password_fgpt: &fingerprint,
+            aud: RESET_AUDIENCE,
+            exp: tokens::expires(self.inner.lifetime),
+        };
+        let token = self
+            .inner
+            .manager
+            .encode_claims(&claims)
+            .map_err(|e| UserError::Internal(Box::new(e)))?;
+        self.hooks().on_after_forgot_password(&user, &token).await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token. The token stops working once the password has
+    /// changed: its fingerprint is of the old hash.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User, UserError> {
+        let claims: tokens::ResetIn = self
+            .inner
+            .manager
+            .decode_with(token, &self.inner.reset)
+            .map_err(|_| UserError::BadToken)?;
+        let id = tokens::subject_id(&claims.sub).map_err(|_| UserError::BadToken)?;
+        let user = self.inner.store.get(id).await?.ok_or(UserError::BadToken)?;
+        let fingerprint_ok = self
+            .inner
+            .hasher
+            .verify(&user.hashed_password, &claims.password_fgpt)
+            .await
+            .map_err(UserError::Internal)?
+            .is_ok();
+        if !fingerprint_ok || !user.is_active {
+            return Err(UserError::BadToken);
+        }
+        let update = UpdateUser {
+            password: Some(password.to_owned()),
+            ..UpdateUser::default()
+        };
+        let user = self.update(&user, update, true).await?;
+        self.hooks().on_after_reset_password(&user).await;
+        Ok(user)
+    }
+
+    /// Starts an email verification: for an existing, active, unverified user, makes a verify
+    /// token and hands it to `on_after_request_verify`.
+    pub async fn request_verify(&self, email: &str) -> Result<(), UserError> {
+        let user = self.inner.store.get_by_email(email).await?;
+        let Some(user) = user.filter(|u| u.is_active && !u.is_verified) else {
+            return Ok(());
+        };
+        let claims = tokens::VerifyOut {
+            sub: user.id.to_string(),
+            email: &user.email,
+            aud: VERIFY_AUDIENCE,
+            exp: tokens::expires(self.inner.lifetime),
+        };
+        let token = self
+            .inner
+            .manager
+            .encode_claims(&claims)
+            .map_err(|e| UserError::Internal(Box::new(e)))?;
+        self.hooks().on_after_request_verify(&user, &token).await;
+        Ok(())
+    }
+
+    /// Marks the user of a verify token as verified.
+    pub async fn verify(&self, token: &str) -> Result<User, UserError> {
+        let claims: tokens::VerifyIn = self
+            .inner
+            .manager
+            .decode_with(token, &self.inner.verify)
+            .map_err(|_| UserError::BadToken)?;
+        let user = self
+            .inner
+            .store
+            .get_by_email(&claims.email)
+            .await?
+            .ok_or(UserError::BadToken)?;
+        let id = tokens::subject_id(&claims.sub).map_err(|_| UserError::BadToken)?;
+        if id != user.id {
+            return Err(UserError::BadToken);
+        }
+        if user.is_verified {
+            return Err(UserError::AlreadyVerified);
+        }
+        let patch = UserPatch {
+            is_verified: Some(true),
+            ..UserPatch::default()
+        };
+        let user = self
+            .inner
+            .store
+            .update(user.id, &patch)
+            .await?
+            .ok_or(UserError::BadToken)?;
+        self.hooks().on_after_verify(&user).await;
+        Ok(user)
+    }
+}

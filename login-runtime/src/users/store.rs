@@ -1,0 +1,177 @@
+//! Where users live: the [`UserStore`] trait and the in-memory store.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::RwLock;
+
+use uuid::Uuid;
+
+use super::model::{NewUser, User, UserPatch};
+use crate::loader::BoxError;
+
+/// A boxed future of a store operation (stores are used as `Arc<dyn UserStore>`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another user has this email (compared case-insensitively). Stores must detect this
+    /// atomically (a unique index), so that concurrent inserts of one email cannot both succeed.
+    EmailTaken,
+    /// The database failed; answered 500 and logged.
+    Backend(BoxError),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmailTaken => f.write_str("a user with this email already exists"),
+            Self::Backend(e) => write!(f, "user store failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Backend(e) => Some(e.as_ref()),
+            Self::EmailTaken => None,
+        }
+    }
+}
+
+/// Storage for users. Emails are unique case-insensitively: [`get_by_email`](Self::get_by_email)
+/// matches any case, and [`create`](Self::create) / [`update`](Self::update) fail with
+/// [`StoreError::EmailTaken`] atomically.
+///
+/// Implemented by [`MemoryStore`] and, with the `sqlite` feature, `SqliteStore`.
+pub trait UserStore: Send + Sync + 'static {
+    /// The user with this id.
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Option<User>>;
+    /// The user with this email, in any case.
+    fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>>;
+    /// Inserts a user; `EmailTaken` if the email is in use.
+    fn create(&self, user: NewUser) -> StoreFuture<'_, User>;
+    /// Sets the patch's columns; the updated user, or `None` if there is no such user.
+    fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>>;
+    /// Deletes a user; whether there was one.
+    fn delete(&self, id: Uuid) -> StoreFuture<'_, bool>;
+}
+
+/// The key emails are compared under: ASCII case folded, as SQL's `lower()` does.
+pub fn email_key(email: &str) -> String {
+    email.to_ascii_lowercase()
+}
+
+/// Users in a map, for tests and prototypes; everything is lost on exit.
+///
+/// ```
+/// # tokio_test_block(async {
+/// use login_runtime::users::{MemoryStore, NewUser, UserStore};
+///
+/// let store = MemoryStore::default();
+/// let ann = store.create(NewUser::new("Ann@example.com", "$argon2id$…")).await?;
+/// assert_eq!(store.get_by_email("ann@EXAMPLE.com").await?.map(|u| u.id), Some(ann.id));
+/// assert!(store.create(NewUser::new("ANN@example.com", "…")).await.is_err());
+/// # Ok::<(), login_runtime::users::StoreError>(())
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: RwLock<Maps>,
+}
+
+#[derive(Default)]
+struct Maps {
+    users: HashMap<Uuid, User>,
+    by_email: HashMap<String, Uuid>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.inner.read().map_or(0, |m| m.users.len());
+        f.debug_struct("MemoryStore").field("users", &count).finish()
+    }
+}
+
+impl MemoryStore {
+    fn read<T>(&self, f: impl FnOnce(&Maps) -> T) -> T {
+        f(&self
+            .inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Maps) -> T) -> T {
+        f(&mut self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl UserStore for MemoryStore {
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Option<User>> {
+        let user = self.read(|m| m.users.get(&id).cloned());
+        Box::pin(async move { Ok(user) })
+    }
+
+    fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+        let user = self.read(|m| {
+            m.by_email
+                .get(&email_key(email))
+                .and_then(|id| m.users.get(id).cloned())
+        });
+        Box::pin(async move { Ok(user) })
+    }
+
+    fn create(&self, user: NewUser) -> StoreFuture<'_, User> {
+        let result = self.write(|m| {
+            let key = email_key(&user.email);
+            if m.by_email.contains_key(&key) {
+                return Err(StoreError::EmailTaken);
+            }
+            let user = user.into_user();
+            m.by_email.insert(key, user.id);
+            m.users.insert(user.id, user.clone());
+            Ok(user)
+        });
+        Box::pin(async move { result })
+    }
+
+    fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>> {
+        let result = self.write(|m| {
+            let Some(user) = m.users.get_mut(&id) else {
+                return Ok(None);
+            };
+            if let Some(email) = &patch.email {
+                let key = email_key(email);
+                if m.by_email.get(&key).is_some_and(|owner| *owner != id) {
+                    return Err(StoreError::EmailTaken);
+                }
+                m.by_email.remove(&email_key(&user.email));
+                m.by_email.insert(key, id);
+            }
+            patch.apply(user);
+            Ok(Some(user.clone()))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn delete(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        let existed = self.write(|m| match m.users.remove(&id) {
+            Some(user) => {
+                m.by_email.remove(&email_key(&user.email));
+                true
+            }
+            None => false,
+        });
+        Box::pin(async move { Ok(existed) })
+    }
+}
