@@ -44,6 +44,11 @@
 //! * [`#[login_config]`](login_config) declares a manager's literal settings, checked at compile time.
 //! * [`LoginManager`] does the token work: [`create_access_token`](LoginManager::create_access_token),
 //!   strict [`decode`](LoginManager::decode), cookies.
+//! * `#[protected(active | verified | superuser)]` checks the account flags of a user type that
+//!   implements [`AccountStatus`].
+//! * With the `users` feature (and `sqlite` for its SQLite store), the `users` module serves
+//!   FastAPI Users' whole flow — register, login/logout on a bearer and a cookie backend, profile,
+//!   superuser routes, password reset, email verification — wire-compatible with FastAPI Users 15.
 //!
 //! Set `LOGIN_MACROS_DEBUG=1` while building to print what the macros expand to.
 
