@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Header, Validation, decode, encode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Validation, decode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -267,9 +269,25 @@ impl LoginManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn encode_claims<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
-        let mut header = Header::new(self.inner.algorithm);
-        header.typ = Some("JWT".to_owned());
-        Ok(encode(&header, claims, &self.inner.encoding_key)?)
+        // The header as PyJWT writes it (`alg` before `typ`), so tokens match FastAPI Users' and
+        // fastapi-login's byte for byte; jsonwebtoken's `Header` puts `typ` first.
+        #[derive(Serialize)]
+        struct JwsHeader {
+            alg: jsonwebtoken::Algorithm,
+            typ: &'static str,
+        }
+        let header = JwsHeader {
+            alg: self.inner.algorithm,
+            typ: "JWT",
+        };
+        let part = |json: Vec<u8>| URL_SAFE_NO_PAD.encode(json);
+        let message = format!(
+            "{}.{}",
+            part(serde_json::to_vec(&header).map_err(jsonwebtoken::errors::Error::from)?),
+            part(serde_json::to_vec(claims).map_err(jsonwebtoken::errors::Error::from)?)
+        );
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.inner.encoding_key, header.alg)?;
+        Ok(format!("{message}.{signature}"))
     }
 
     /// Verifies a token exactly like [`decode`](Self::decode), then deserializes its payload into
@@ -297,6 +315,7 @@ impl LoginManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{Header, encode};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use jsonwebtoken::{Algorithm, EncodingKey};
@@ -335,6 +354,13 @@ mod tests {
         let payload: Value = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
         assert_eq!(payload["name"], "Ann");
         assert!(payload["scopes"].is_array());
+    }
+
+    #[test]
+    fn header_is_written_as_pyjwt_writes_it() {
+        let token = manager().create_access_token("ann").unwrap();
+        let header = token.split('.').next().unwrap();
+        assert_eq!(B64.decode(header).unwrap(), br#"{"alg":"HS256","typ":"JWT"}"#);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 
@@ -56,7 +57,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let is_json = kind.starts_with("application/json") || kind.contains("+json");
         let missing =
             || ApiError::Invalid(vec![FieldError::at("", "missing", "Field required", Value::Null)]);
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| missing())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                missing()
+            }
+        })?;
         if bytes.is_empty() {
             return Err(missing());
         }
@@ -68,7 +75,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map(Self)
             .map_err(|error| {
                 let mut e = FieldError::at("", "json_invalid", "JSON decode error", json!({}));
-                e.loc.push(json!(offset(&bytes, error.line(), error.column())));
+                // Python's `JSONDecodeError.pos`: at the end of the input, its length.
+            let at = if error.is_eof() {
+                bytes.len()
+            } else {
+                offset(&bytes, error.line(), error.column())
+            };
+            e.loc.push(json!(at));
                 let text = if error.is_eof() || error.to_string().starts_with("expected value") {
                     "Expecting value".to_owned()
                 } else {

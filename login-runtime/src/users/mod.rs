@@ -60,3 +60,6 @@ pub use tokens::{AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 async fn load_user(id: uuid::Uuid, users: &Users) -> Result<Option<User>, StoreError> {
     users.get(id).await
 }
+
+#[cfg(test)]
+mod tests;

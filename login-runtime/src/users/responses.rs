@@ -40,6 +40,8 @@ pub enum ApiError {
     Unauthorized,
     /// 404 `{"detail": "Not Found"}`.
     NotFound,
+    /// 413 `{"detail": "Payload Too Large"}`: a body over axum's limit (2 MB by default).
+    TooLarge,
     /// 422 with FastAPI's list of field errors.
     Invalid(Vec<FieldError>),
     /// 500, logged by whoever made it.
@@ -57,6 +59,11 @@ impl IntoResponse for ApiError {
                 .into_response(),
             Self::Unauthorized => unauthorized(),
             Self::NotFound => not_found(),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({ "detail": "Payload Too Large" })),
+            )
+                .into_response(),
             Self::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(json!({ "detail": errors })),

@@ -35,7 +35,7 @@ impl Users {
             .route("/auth/jwt/logout", post(jwt_logout))
             .route("/auth/cookie/login", post(cookie_login))
             .route("/auth/cookie/logout", post(cookie_logout))
-            .route("/users/me", get(me).patch(update_me))
+            .route("/users/me", get(me).patch(update_me).delete(delete_me))
             .route(
                 "/users/{id}",
                 get(get_user).patch(update_user).delete(delete_user),
@@ -218,6 +218,13 @@ async fn delete_user(
     let user = user_or_404(&users, &id).await?;
     users.delete(&user).await.map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /users/me` is FastAPI's `DELETE /users/{id}` with the id `me`: superusers only, and
+/// then 404, since `me` is no UUID.
+#[protected(active, superuser)]
+async fn delete_me(_admin: User) -> ApiError {
+    ApiError::NotFound
 }
 
 /// The `email` of a `{email}` body.

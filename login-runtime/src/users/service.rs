@@ -14,7 +14,7 @@ use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
 use super::model::{NewUser, User, UserPatch};
 use super::password::{Hasher, Verified};
 use super::responses;
-use super::store::{StoreError, UserStore};
+use super::store::{StoreError, UserStore, email_key};
 use super::tokens::{self, AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 use crate::config::{ConfigError, LoginManagerBuilder};
 use crate::loader::BoxError;
@@ -347,8 +347,23 @@ impl Users {
     }
 
     /// Applies an update. With `safe` (a user editing themselves) the flags are ignored. A new
-    /// password is checked by the policy; a new email must be free and clears `is_verified`.
+    /// password is checked by the policy; a new email must be free and clears `is_verified`
+    /// (unless only its case changed).
     pub async fn update(&self, user: &User, update: UpdateUser, safe: bool) -> Result<User, UserError> {
+        let (updated, fields) = self.apply(user, update, safe).await?;
+        if !fields.is_empty() {
+            self.hooks().on_after_update(&updated, &fields).await;
+        }
+        Ok(updated)
+    }
+
+    /// [`update`](Self::update) without the hook (FastAPI Users' `_update`); the changed fields.
+    async fn apply(
+        &self,
+        user: &User,
+        update: UpdateUser,
+        safe: bool,
+    ) -> Result<(User, Vec<&'static str>), UserError> {
         let mut patch = UserPatch::default();
         let mut fields = Vec::new();
         if let Some(password) = &update.password {
@@ -374,8 +389,11 @@ impl Users {
                 {
                     return Err(UserError::AlreadyExists);
                 }
+                // A change of case only is the same mailbox: it stays verified.
+                if email_key(&email) != email_key(&user.email) {
+                    patch.is_verified = Some(false);
+                }
                 patch.email = Some(email);
-                patch.is_verified = Some(false);
                 fields.push("email");
             }
         }
@@ -392,7 +410,7 @@ impl Users {
             }
         }
         if patch.is_empty() {
-            return Ok(user.clone());
+            return Ok((user.clone(), fields));
         }
         let updated = self
             .inner
@@ -400,8 +418,7 @@ impl Users {
             .update(user.id, &patch)
             .await?
             .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
-        self.hooks().on_after_update(&updated, &fields).await;
-        Ok(updated)
+        Ok((updated, fields))
     }
 
     /// Deletes a user, with the delete hooks around it.
@@ -483,7 +500,7 @@ impl Users {
             password: Some(password.to_owned()),
             ..UpdateUser::default()
         };
-        let user = self.update(&user, update, true).await?;
+        let (user, _) = self.apply(&user, update, true).await?;
         self.hooks().on_after_reset_password(&user).await;
         Ok(user)
     }
