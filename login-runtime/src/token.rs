@@ -315,10 +315,10 @@ impl LoginManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{Header, encode};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use jsonwebtoken::{Algorithm, EncodingKey};
+    use jsonwebtoken::{Header, encode};
     use serde_json::json;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
