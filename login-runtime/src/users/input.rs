@@ -76,12 +76,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map_err(|error| {
                 let mut e = FieldError::at("", "json_invalid", "JSON decode error", json!({}));
                 // Python's `JSONDecodeError.pos`: at the end of the input, its length.
-            let at = if error.is_eof() {
-                bytes.len()
-            } else {
-                offset(&bytes, error.line(), error.column())
-            };
-            e.loc.push(json!(at));
+                let at = if error.is_eof() {
+                    bytes.len()
+                } else {
+                    offset(&bytes, error.line(), error.column())
+                };
+                e.loc.push(json!(at));
                 let text = if error.is_eof() || error.to_string().starts_with("expected value") {
                     "Expecting value".to_owned()
                 } else {

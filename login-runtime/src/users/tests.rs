@@ -58,19 +58,41 @@ async fn bcrypt_hash_verifies_and_is_upgraded_on_login() {
     let users = users(&Recorder::default());
     let legacy = NewUser::new("old@example.com", bcrypt::hash("old-password", 4).unwrap());
     users.store().create(legacy).await.unwrap();
-    let user = users.authenticate("OLD@example.com", "old-password").await.unwrap().unwrap();
-    assert!(user.hashed_password.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    let user = users
+        .authenticate("OLD@example.com", "old-password")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.hashed_password
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
     let stored = users.store().get(user.id).await.unwrap().unwrap();
     assert_eq!(stored.hashed_password, user.hashed_password);
-    assert!(users.authenticate("old@example.com", "wrong-password").await.unwrap().is_none());
-    assert!(users.authenticate("nobody@example.com", "old-password").await.unwrap().is_none());
+    assert!(
+        users
+            .authenticate("old@example.com", "wrong-password")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        users
+            .authenticate("nobody@example.com", "old-password")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn reset_tokens_work_once_and_only_as_reset_tokens() {
     let recorder = Recorder::default();
     let users = users(&recorder);
-    let user = users.create(CreateUser::new("ann@example.com", "first-password")).await.unwrap();
+    let user = users
+        .create(CreateUser::new("ann@example.com", "first-password"))
+        .await
+        .unwrap();
     users.forgot_password("ann@example.com").await.unwrap();
     let reset = recorder.token("reset");
     users.request_verify("ann@example.com").await.unwrap();
@@ -78,38 +100,65 @@ async fn reset_tokens_work_once_and_only_as_reset_tokens() {
     let access = users.access_token(&user).unwrap();
 
     for wrong in [&verify, &access, &"garbage".to_owned()] {
-        assert!(matches!(users.reset_password(wrong, "second-password").await, Err(UserError::BadToken)));
+        assert!(matches!(
+            users.reset_password(wrong, "second-password").await,
+            Err(UserError::BadToken)
+        ));
     }
     assert!(matches!(
         users.reset_password(&reset, "short").await,
         Err(UserError::InvalidPassword(_))
     ));
     users.reset_password(&reset, "second-password").await.unwrap();
-    assert!(matches!(users.reset_password(&reset, "third-password").await, Err(UserError::BadToken)));
-    assert!(users.authenticate("ann@example.com", "second-password").await.unwrap().is_some());
+    assert!(matches!(
+        users.reset_password(&reset, "third-password").await,
+        Err(UserError::BadToken)
+    ));
+    assert!(
+        users
+            .authenticate("ann@example.com", "second-password")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // FastAPI Users' `_update`: a reset calls its own hook, not `on_after_update`.
     let events = recorder.events();
-    assert!(events.iter().any(|e| e == "after-reset ann@example.com"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e == "after-reset ann@example.com"),
+        "{events:?}"
+    );
     assert!(!events.iter().any(|e| e.starts_with("update")), "{events:?}");
 
     for wrong in [&reset, &access] {
         assert!(matches!(users.verify(wrong).await, Err(UserError::BadToken)));
     }
     assert!(users.verify(&verify).await.unwrap().is_verified);
-    assert!(matches!(users.verify(&verify).await, Err(UserError::AlreadyVerified)));
+    assert!(matches!(
+        users.verify(&verify).await,
+        Err(UserError::AlreadyVerified)
+    ));
 }
 
 #[tokio::test]
 async fn updates_check_email_and_password_and_respect_safe() {
     let recorder = Recorder::default();
     let users = users(&recorder);
-    let ann = users.create(CreateUser::new("ann@example.com", "ann-password")).await.unwrap();
-    users.create(CreateUser::new("bob@example.com", "bob-password")).await.unwrap();
+    let ann = users
+        .create(CreateUser::new("ann@example.com", "ann-password"))
+        .await
+        .unwrap();
+    users
+        .create(CreateUser::new("bob@example.com", "bob-password"))
+        .await
+        .unwrap();
     let taken = UpdateUser {
         email: Some("BOB@example.com".into()),
         ..UpdateUser::default()
     };
-    assert!(matches!(users.update(&ann, taken, true).await, Err(UserError::AlreadyExists)));
+    assert!(matches!(
+        users.update(&ann, taken, true).await,
+        Err(UserError::AlreadyExists)
+    ));
     let flags = UpdateUser {
         is_superuser: Some(true),
         email: Some("Ann@Example.com".into()),
@@ -119,5 +168,9 @@ async fn updates_check_email_and_password_and_respect_safe() {
     assert_eq!((ann.email.as_str(), ann.is_superuser), ("Ann@example.com", false));
     let ann = users.update(&ann, flags, false).await.unwrap();
     assert!(ann.is_superuser);
-    assert!(recorder.events().contains(&r#"update Ann@example.com ["email"]"#.to_owned()));
+    assert!(
+        recorder
+            .events()
+            .contains(&r#"update Ann@example.com ["email"]"#.to_owned())
+    );
 }
