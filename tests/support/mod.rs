@@ -36,6 +36,20 @@ impl Via {
         ]
     }
 
+    /// `app` over a bound loopback socket only (a real client, no redirects, no proxy).
+    pub async fn http(app: Router) -> Via {
+        let addr = serve(app).await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        Via::Http {
+            base: format!("http://{addr}"),
+            client,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Via::Oneshot(_) => "oneshot",
@@ -114,6 +128,37 @@ impl Req {
             method: Method::POST,
             ..Self::get(path)
         }
+    }
+
+    pub fn patch(path: &str) -> Self {
+        Self {
+            method: Method::PATCH,
+            ..Self::get(path)
+        }
+    }
+
+    pub fn delete(path: &str) -> Self {
+        Self {
+            method: Method::DELETE,
+            ..Self::get(path)
+        }
+    }
+
+    /// A `multipart/form-data` body of text fields, as `curl -F name=value` sends it.
+    pub fn multipart(mut self, pairs: &[(&str, &str)]) -> Self {
+        let boundary = "------------------------login-runtime-tests";
+        let mut body = String::new();
+        for (name, value) in pairs {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        self.body = body.into_bytes();
+        self.header(
+            "content-type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {

@@ -47,34 +47,35 @@ pub fn hash(password: &str) -> Result<String, BoxError> {
 }
 
 /// The result of checking a password against a stored hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
     /// Wrong password, or a hash this crate cannot read.
     No,
     /// Right password; the hash is ours.
     Yes,
-    /// Right password; the hash is bcrypt or argon2 with other parameters: store this new one.
-    Rehashed(String),
+    /// Right password; the hash is bcrypt or argon2 with other parameters: store a new
+    /// [`hash`] of the password.
+    Outdated,
 }
 
 impl Verified {
     /// Whether the password was right.
-    pub fn is_ok(&self) -> bool {
+    pub fn is_ok(self) -> bool {
         !matches!(self, Self::No)
     }
 }
 
 /// Checks `password` against an argon2 PHC string (any variant and parameters) or a bcrypt hash
-/// (`$2a$`, `$2b$`, `$2y$`); on success, re-hashes it when the stored hash is not argon2id at our
-/// parameters. Blocking.
+/// (`$2a$`, `$2b$`, `$2y$`), and tells whether a right password's hash should be replaced. Blocking.
 ///
 /// ```
 /// use login_runtime::users::password::{self, Verified};
 ///
 /// let bcrypt = bcrypt::hash("lancelot", 4).unwrap();
-/// let Verified::Rehashed(new) = password::verify("lancelot", &bcrypt) else { panic!() };
-/// assert_eq!(password::verify("lancelot", &new), Verified::Yes);
+/// assert_eq!(password::verify("lancelot", &bcrypt), Verified::Outdated);
 /// assert_eq!(password::verify("arthur", &bcrypt), Verified::No);
+/// let ours = password::hash("lancelot").unwrap();
+/// assert_eq!(password::verify("lancelot", &ours), Verified::Yes);
 /// ```
 pub fn verify(password: &str, stored: &str) -> Verified {
     let ok = if stored.starts_with("$argon2") {
@@ -85,18 +86,10 @@ pub fn verify(password: &str, stored: &str) -> Verified {
         tracing::warn!("a stored password hash is neither argon2 nor bcrypt; the login is refused");
         false
     };
-    if !ok {
-        return Verified::No;
-    }
-    if !needs_rehash(stored) {
-        return Verified::Yes;
-    }
-    match hash(password) {
-        Ok(new) => Verified::Rehashed(new),
-        Err(error) => {
-            tracing::warn!(%error, "re-hashing a password failed; the old hash stays");
-            Verified::Yes
-        }
+    match (ok, needs_rehash(stored)) {
+        (false, _) => Verified::No,
+        (true, false) => Verified::Yes,
+        (true, true) => Verified::Outdated,
     }
 }
 
@@ -181,24 +174,21 @@ mod tests {
         .to_string();
         assert!(pwdlib.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"));
         assert!(needs_rehash(&pwdlib));
-        assert!(matches!(verify("pw", &pwdlib), Verified::Rehashed(h) if !needs_rehash(&h)));
+        assert_eq!(verify("pw", &pwdlib), Verified::Outdated);
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
             .hash_password(b"pw")
             .unwrap()
             .to_string();
-        assert!(matches!(verify("pw", &argon2i), Verified::Rehashed(_)));
+        assert_eq!(verify("pw", &argon2i), Verified::Outdated);
         assert_eq!(verify("other", &argon2i), Verified::No);
     }
 
     #[test]
-    fn bcrypt_variants_verify_and_are_rehashed() {
+    fn bcrypt_variants_verify_and_are_outdated() {
         let b = bcrypt::hash("pw", 4).unwrap();
         for prefix in ["$2a$", "$2b$", "$2y$"] {
             let variant = format!("{prefix}{}", &b[4..]);
-            assert!(
-                matches!(verify("pw", &variant), Verified::Rehashed(_)),
-                "{prefix}"
-            );
+            assert_eq!(verify("pw", &variant), Verified::Outdated, "{prefix}");
             assert_eq!(verify("nope", &variant), Verified::No);
         }
     }

@@ -311,8 +311,8 @@ impl Users {
 
     /// The user these credentials belong to, or `None`; active or not (the login routes refuse
     /// inactive users with the same answer). An unknown email costs the same hashing work as a
-    /// wrong password. A right password stored as bcrypt or with other argon2 parameters is
-    /// re-hashed with ours.
+    /// wrong password. A right password of an active user stored as bcrypt or with other argon2
+    /// parameters is re-hashed with ours.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
         let Some(mut user) = self.inner.store.get_by_email(email).await? else {
             self.inner
@@ -331,9 +331,18 @@ impl Users {
         match verified {
             Verified::No => Ok(None),
             Verified::Yes => Ok(Some(user)),
-            Verified::Rehashed(hash) => {
+            // Only for active users: an inactive one is refused like a wrong password, and the
+            // extra hashing would tell that the password was right.
+            Verified::Outdated if !user.is_active => Ok(Some(user)),
+            Verified::Outdated => {
                 let patch = UserPatch {
-                    hashed_password: Some(hash),
+                    hashed_password: Some(
+                        self.inner
+                            .hasher
+                            .hash(password)
+                            .await
+                            .map_err(UserError::Internal)?,
+                    ),
                     ..UserPatch::default()
                 };
                 match self.inner.store.update(user.id, &patch).await {

@@ -174,3 +174,21 @@ async fn updates_check_email_and_password_and_respect_safe() {
             .contains(&r#"update Ann@example.com ["email"]"#.to_owned())
     );
 }
+
+#[tokio::test]
+async fn an_inactive_users_hash_is_not_upgraded_so_timing_does_not_tell_the_password_was_right() {
+    let users = users(&Recorder::default());
+    let mut legacy = NewUser::new("gone@example.com", bcrypt::hash("old-password", 4).unwrap());
+    legacy.is_active = false;
+    let stored = users.store().create(legacy).await.unwrap();
+    let user = users
+        .authenticate("gone@example.com", "old-password")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.is_active);
+    assert_eq!(
+        users.store().get(user.id).await.unwrap().unwrap().hashed_password,
+        stored.hashed_password
+    );
+}
