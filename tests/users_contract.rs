@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use login_runtime::protected;
 use login_runtime::users::{
-    CreateUser, MemoryStore, NewUser, SqliteStore, StoreError, User, UserHooks, UserPatch, UserStore, Users,
+    CreateUser, MemoryStore, SqliteStore, StoreError, User, UserHooks, UserPatch, UserStore, Users,
 };
 use serde_json::{Value, json};
 use support::{Req, Res, Via, now};
@@ -2026,7 +2026,7 @@ fn binary_refuses_a_short_secret() {
 
 /// One run of the store contract; `name` says which store failed.
 async fn store_contract<S: UserStore>(store: S, name: &str) {
-    let mut new = NewUser::new("Ann@example.com", "hash-1");
+    let mut new = User::new("Ann@example.com", "hash-1");
     new.is_verified = true;
     let ann = store.create(new).await.unwrap();
     assert_eq!(
@@ -2059,13 +2059,13 @@ async fn store_contract<S: UserStore>(store: S, name: &str) {
         "{name}"
     );
 
-    let taken = store.create(NewUser::new("aNN@example.com", "hash-x")).await;
+    let taken = store.create(User::new("aNN@example.com", "hash-x")).await;
     assert!(
         matches!(taken, Err(StoreError::EmailTaken)),
         "{name}: create, taken: {taken:?}"
     );
 
-    let mut bob = NewUser::new("bob@example.com", "hash-b");
+    let mut bob = User::new("bob@example.com", "hash-b");
     bob.is_superuser = true;
     let bob = store.create(bob).await.unwrap();
     assert!(bob.is_superuser, "{name}: flags are stored");
@@ -2153,7 +2153,7 @@ async fn store_contract<S: UserStore>(store: S, name: &str) {
     assert!(!store.delete(ann.id).await.unwrap(), "{name}: delete again");
     assert_eq!(store.get(ann.id).await.unwrap(), None, "{name}: deleted");
     store
-        .create(NewUser::new("anne@example.com", "hash-3"))
+        .create(User::new("anne@example.com", "hash-3"))
         .await
         .unwrap_or_else(|e| panic!("{name}: a deleted user's email is free again: {e}"));
     assert_eq!(

@@ -15,8 +15,9 @@ use crate::token::Claims;
 ///
 /// `#[protected]` turns `async fn me(user: User)` into a handler taking `Authenticated<User, _>`;
 /// without the macros, take it yourself. As a plain argument it refuses anonymous requests
-/// (401, or the route's or manager's own response) and users the guard forbids (403); as `Option<Authenticated<U>>` it yields `None`
-/// for them, but still answers 500 when the loader fails.
+/// (401, or the route's or manager's own response) and users the guard forbids (403); as
+/// `Option<Authenticated<U>>` it yields `None` for them, but still answers 500 when the loader
+/// fails.
 ///
 /// ```
 /// use axum::{Json, Router, routing::get};

@@ -47,7 +47,7 @@ pub use email::{MAX_EMAIL_LEN, normalize_email};
 pub use hooks::{
     DefaultHooks, InvalidPassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserHooks, default_password_policy,
 };
-pub use model::{NewUser, User, UserPatch, UserRead};
+pub use model::{User, UserPatch, UserRead};
 pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
 pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};
 #[cfg(feature = "sqlite")]

@@ -39,6 +39,21 @@ impl fmt::Debug for User {
     }
 }
 
+impl User {
+    /// A new active, unverified, ordinary user with a fresh random id, to insert with
+    /// [`UserStore::create`](super::UserStore::create).
+    pub fn new(email: impl Into<String>, hashed_password: impl Into<String>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            email: email.into(),
+            hashed_password: hashed_password.into(),
+            is_active: true,
+            is_superuser: false,
+            is_verified: false,
+        }
+    }
+}
+
 impl AccountStatus for User {
     fn is_active(&self) -> bool {
         self.is_active
@@ -92,59 +107,6 @@ impl From<&User> for UserRead {
             is_superuser: user.is_superuser,
             is_verified: user.is_verified,
         }
-    }
-}
-
-/// A user to insert; the store assigns nothing but checks the email is free.
-#[derive(Clone)]
-pub struct NewUser {
-    /// The id to insert under (a fresh v4 UUID from [`NewUser::new`]).
-    pub id: Uuid,
-    /// The email, already normalised.
-    pub email: String,
-    /// The password hash.
-    pub hashed_password: String,
-    /// Initial flags.
-    pub is_active: bool,
-    /// Initial flags.
-    pub is_superuser: bool,
-    /// Initial flags.
-    pub is_verified: bool,
-}
-
-impl NewUser {
-    /// An active, unverified, ordinary user with a fresh id.
-    pub fn new(email: impl Into<String>, hashed_password: impl Into<String>) -> Self {
-        Self {
-            id: Uuid::new_v4(),
-            email: email.into(),
-            hashed_password: hashed_password.into(),
-            is_active: true,
-            is_superuser: false,
-            is_verified: false,
-        }
-    }
-
-    /// The user row this becomes.
-    pub fn into_user(self) -> User {
-        User {
-            id: self.id,
-            email: self.email,
-            hashed_password: self.hashed_password,
-            is_active: self.is_active,
-            is_superuser: self.is_superuser,
-            is_verified: self.is_verified,
-        }
-    }
-}
-
-impl fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewUser")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("hashed_password", &"<redacted>")
-            .finish_non_exhaustive()
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::email::normalize_email;
 use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
-use super::model::{NewUser, User, UserPatch};
+use super::model::{User, UserPatch};
 use super::password::{Hasher, Verified};
 use super::responses;
 use super::store::{StoreError, UserStore, email_key};
@@ -299,7 +299,7 @@ impl Users {
             .hash(&new.password)
             .await
             .map_err(UserError::Internal)?;
-        let mut row = NewUser::new(email, hashed);
+        let mut row = User::new(email, hashed);
         row.is_active = new.is_active;
         row.is_superuser = new.is_superuser;
         row.is_verified = new.is_verified;
@@ -445,9 +445,13 @@ impl Users {
             aud: [AUTH_AUDIENCE],
             exp: tokens::expires(self.inner.lifetime),
         };
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &impl serde::Serialize) -> Result<String, UserError> {
         self.inner
             .manager
-            .encode_claims(&claims)
+            .encode_claims(claims)
             .map_err(|e| UserError::Internal(Box::new(e)))
     }
 
@@ -476,11 +480,7 @@ impl Users {
             aud: RESET_AUDIENCE,
             exp: tokens::expires(self.inner.lifetime),
         };
-        let token = self
-            .inner
-            .manager
-            .encode_claims(&claims)
-            .map_err(|e| UserError::Internal(Box::new(e)))?;
+        let token = self.sign(&claims)?;
         self.hooks().on_after_forgot_password(&user, &token).await;
         Ok(())
     }
@@ -527,11 +527,7 @@ impl Users {
             aud: VERIFY_AUDIENCE,
             exp: tokens::expires(self.inner.lifetime),
         };
-        let token = self
-            .inner
-            .manager
-            .encode_claims(&claims)
-            .map_err(|e| UserError::Internal(Box::new(e)))?;
+        let token = self.sign(&claims)?;
         self.hooks().on_after_request_verify(&user, &token).await;
         Ok(())
     }

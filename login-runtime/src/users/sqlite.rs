@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use uuid::Uuid;
 
-use super::model::{NewUser, User, UserPatch};
+use super::model::{User, UserPatch};
 use super::store::{StoreError, StoreFuture, UserStore};
 use crate::config::ConfigError;
 
@@ -31,13 +31,13 @@ macro_rules! columns {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use login_runtime::users::{NewUser, SqliteStore, UserStore};
+/// use login_runtime::users::{SqliteStore, User, UserStore};
 ///
 /// let dir = std::env::temp_dir().join(format!("doc-{}", uuid::Uuid::new_v4()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let url = format!("sqlite://{}", dir.join("users.db").display());
 /// let store = SqliteStore::connect(&url).await.unwrap(); // created and migrated
-/// let ann = store.create(NewUser::new("ann@example.com", "$argon2id$…")).await.unwrap();
+/// let ann = store.create(User::new("ann@example.com", "$argon2id$…")).await.unwrap();
 /// assert_eq!(store.get_by_email("ANN@example.com").await.unwrap().unwrap().id, ann.id);
 /// # });
 /// ```
@@ -153,7 +153,7 @@ impl UserStore for SqliteStore {
         })
     }
 
-    fn create(&self, user: NewUser) -> StoreFuture<'_, User> {
+    fn create(&self, user: User) -> StoreFuture<'_, User> {
         Box::pin(async move {
             sqlx::query(concat!(
                 "INSERT INTO user (",
@@ -169,7 +169,7 @@ impl UserStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-            Ok(user.into_user())
+            Ok(user)
         })
     }
 

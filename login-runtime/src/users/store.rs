@@ -8,7 +8,7 @@ use std::sync::RwLock;
 
 use uuid::Uuid;
 
-use super::model::{NewUser, User, UserPatch};
+use super::model::{User, UserPatch};
 use crate::loader::BoxError;
 
 /// A boxed future of a store operation (stores are used as `Arc<dyn UserStore>`).
@@ -54,7 +54,7 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this email, in any case.
     fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>>;
     /// Inserts a user; `EmailTaken` if the email is in use.
-    fn create(&self, user: NewUser) -> StoreFuture<'_, User>;
+    fn create(&self, user: User) -> StoreFuture<'_, User>;
     /// Sets the patch's columns; the updated user, or `None` if there is no such user.
     fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>>;
     /// Deletes a user; whether there was one.
@@ -70,12 +70,12 @@ pub fn email_key(email: &str) -> String {
 ///
 /// ```
 /// # tokio_test_block(async {
-/// use login_runtime::users::{MemoryStore, NewUser, UserStore};
+/// use login_runtime::users::{MemoryStore, User, UserStore};
 ///
 /// let store = MemoryStore::default();
-/// let ann = store.create(NewUser::new("Ann@example.com", "$argon2id$…")).await?;
+/// let ann = store.create(User::new("Ann@example.com", "$argon2id$…")).await?;
 /// assert_eq!(store.get_by_email("ann@EXAMPLE.com").await?.map(|u| u.id), Some(ann.id));
-/// assert!(store.create(NewUser::new("ANN@example.com", "…")).await.is_err());
+/// assert!(store.create(User::new("ANN@example.com", "…")).await.is_err());
 /// # Ok::<(), login_runtime::users::StoreError>(())
 /// # });
 /// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
@@ -131,13 +131,12 @@ impl UserStore for MemoryStore {
         Box::pin(async move { Ok(user) })
     }
 
-    fn create(&self, user: NewUser) -> StoreFuture<'_, User> {
+    fn create(&self, user: User) -> StoreFuture<'_, User> {
         let result = self.write(|m| {
             let key = email_key(&user.email);
             if m.by_email.contains_key(&key) {
                 return Err(StoreError::EmailTaken);
             }
-            let user = user.into_user();
             m.by_email.insert(key, user.id);
             m.users.insert(user.id, user.clone());
             Ok(user)

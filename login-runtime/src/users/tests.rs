@@ -56,7 +56,7 @@ fn users(recorder: &Recorder) -> Users {
 #[tokio::test]
 async fn bcrypt_hash_verifies_and_is_upgraded_on_login() {
     let users = users(&Recorder::default());
-    let legacy = NewUser::new("old@example.com", bcrypt::hash("old-password", 4).unwrap());
+    let legacy = User::new("old@example.com", bcrypt::hash("old-password", 4).unwrap());
     users.store().create(legacy).await.unwrap();
     let user = users
         .authenticate("OLD@example.com", "old-password")
@@ -178,7 +178,7 @@ async fn updates_check_email_and_password_and_respect_safe() {
 #[tokio::test]
 async fn an_inactive_users_hash_is_not_upgraded_so_timing_does_not_tell_the_password_was_right() {
     let users = users(&Recorder::default());
-    let mut legacy = NewUser::new("gone@example.com", bcrypt::hash("old-password", 4).unwrap());
+    let mut legacy = User::new("gone@example.com", bcrypt::hash("old-password", 4).unwrap());
     legacy.is_active = false;
     let stored = users.store().create(legacy).await.unwrap();
     let user = users
