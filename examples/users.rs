@@ -6,7 +6,8 @@
 //! cargo run --release --example users -- create-user --email admin@example.com \
 //!     --password 'a long password' --superuser --verified
 //! ```
-//! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing),
+//! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing, or
+//! `postgres://…`),
 //! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
 //! process). Reset and verify tokens are "mailed" to stdout.
 
@@ -17,7 +18,7 @@ use axum::{Json, Router};
 use clap::{Parser, Subcommand};
 use login_runtime::protected;
 use login_runtime::users::{
-    CreateUser, SqliteStore, User, UserHooks, UserRead, UserStore, Users, method_not_allowed, not_found,
+    CreateUser, PostgresStore, SqliteStore, User, UserHooks, UserRead, UserStore, Users, method_not_allowed, not_found,
 };
 use serde_json::{Value, json};
 
@@ -82,15 +83,18 @@ pub fn app(users: Users) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
 }
 
-/// The store `DATABASE_URL` names (default `sqlite://users.db`, created and migrated).
+/// The store `DATABASE_URL` names: `sqlite://users.db` (the default, created if missing) or
+/// `postgres://…`; either is migrated on start.
 pub async fn store_from_env() -> Result<Arc<dyn UserStore>, login_runtime::ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(&url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(&url).await?))
     } else {
         Err(login_runtime::ConfigError::new(
             "DATABASE_URL",
-            format!("`{url}` is not a sqlite:// URL (this build has the SQLite store only)"),
+            format!("`{url}` is neither a sqlite:// nor a postgres:// URL"),
         ))
     }
 }

@@ -38,6 +38,8 @@ pub mod password;
 mod responses;
 mod routes;
 mod service;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
@@ -50,6 +52,8 @@ pub use hooks::{
 pub use model::{User, UserPatch, UserRead};
 pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
 pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};

@@ -1,0 +1,198 @@
+//! The PostgreSQL user store (feature `postgres`), on FastAPI Users' table layout (`"user"`, `id`
+//! a native `UUID`), for several instances sharing one database.
+
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use uuid::Uuid;
+
+use super::model::{User, UserPatch};
+use super::store::{StoreError, StoreFuture, UserStore};
+use crate::config::ConfigError;
+
+/// The table as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` on PostgreSQL.
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"user\" (\n\tid UUID NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
+const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email ON \"user\" (email)";
+/// Ours: makes case-insensitive uniqueness atomic.
+const CREATE_LOWER_EMAIL_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON \"user\" (lower(email))";
+/// Serialises migrations of instances starting at once (`CREATE … IF NOT EXISTS` alone races).
+const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
+
+macro_rules! columns {
+    () => {
+        "id, email, hashed_password, is_active, is_superuser, is_verified"
+    };
+}
+
+/// Users in PostgreSQL, through an sqlx pool.
+///
+/// `DATABASE_URL=postgres://127.0.0.1/test` in the `users` example. Migrations (the `"user"`
+/// table and its indexes, when absent) run at [`connect`](Self::connect), under an advisory lock,
+/// so instances starting together do not trip over each other.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and migrates; the error names `DATABASE_URL`.
+    pub async fn connect(url: &str) -> Result<Self, ConfigError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("`{url}` is not a PostgreSQL URL: {e}")))?;
+        Self::connect_with(options, url).await
+    }
+
+    /// Connects with options built by hand (a schema of its own: `.options([("search_path", …)])`).
+    pub async fn connect_with(options: PgConnectOptions, url_for_errors: &str) -> Result<Self, ConfigError> {
+        let bad = |problem: String| ConfigError::new("DATABASE_URL", problem);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await
+            .map_err(|e| bad(format!("cannot connect to `{url_for_errors}`: {e}")))?;
+        let store = Self { pool };
+        store
+            .migrate()
+            .await
+            .map_err(|e| bad(format!("cannot migrate `{url_for_errors}`: {e}")))?;
+        Ok(store)
+    }
+
+    /// The pool, for your own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn migrate(&self) -> Result<(), String> {
+        let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
+        for statement in [MIGRATION_LOCK, CREATE_TABLE, CREATE_EMAIL_INDEX] {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        sqlx::query(CREATE_LOWER_EMAIL_INDEX)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    "the \"user\" table holds emails that differ only in case; merge or rename them, \
+                     then start again (emails are unique case-insensitively here)"
+                        .to_owned()
+                } else {
+                    e.to_string()
+                }
+            })?;
+        tx.commit().await.map_err(|e| e.to_string())
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+fn backend(error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::EmailTaken
+    } else {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+fn row_to_user(row: &PgRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id").map_err(backend)?,
+        email: row.try_get("email").map_err(backend)?,
+        hashed_password: row.try_get("hashed_password").map_err(backend)?,
+        is_active: row.try_get("is_active").map_err(backend)?,
+        is_superuser: row.try_get("is_superuser").map_err(backend)?,
+        is_verified: row.try_get("is_verified").map_err(backend)?,
+    })
+}
+
+fn optional_user(row: Option<PgRow>) -> Result<Option<User>, StoreError> {
+    row.as_ref().map(row_to_user).transpose()
+}
+
+impl UserStore for PostgresStore {
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Option<User>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!("SELECT ", columns!(), " FROM \"user\" WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+            optional_user(row)
+        })
+    }
+
+    fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM \"user\" WHERE lower(email) = lower($1)"
+            ))
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            optional_user(row)
+        })
+    }
+
+    fn create(&self, user: User) -> StoreFuture<'_, User> {
+        Box::pin(async move {
+            sqlx::query(concat!(
+                "INSERT INTO \"user\" (",
+                columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6)"
+            ))
+            .bind(user.id)
+            .bind(&user.email)
+            .bind(&user.hashed_password)
+            .bind(user.is_active)
+            .bind(user.is_superuser)
+            .bind(user.is_verified)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(user)
+        })
+    }
+
+    fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "UPDATE \"user\" SET email = COALESCE($1, email), \
+                 hashed_password = COALESCE($2, hashed_password), \
+                 is_active = COALESCE($3, is_active), is_superuser = COALESCE($4, is_superuser), \
+                 is_verified = COALESCE($5, is_verified) WHERE id = $6 RETURNING ",
+                columns!()
+            ))
+            .bind(patch.email.as_deref())
+            .bind(patch.hashed_password.as_deref())
+            .bind(patch.is_active)
+            .bind(patch.is_superuser)
+            .bind(patch.is_verified)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            optional_user(row)
+        })
+    }
+
+    fn delete(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM \"user\" WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+}
