@@ -18,7 +18,8 @@ use axum::{Json, Router};
 use clap::{Parser, Subcommand};
 use login_runtime::protected;
 use login_runtime::users::{
-    CreateUser, PostgresStore, SqliteStore, User, UserHooks, UserRead, UserStore, Users, method_not_allowed, not_found,
+    CreateUser, PostgresStore, RevocationStore, SqliteStore, User, UserHooks, UserRead, UserStore, Users,
+    method_not_allowed, not_found,
 };
 use serde_json::{Value, json};
 
@@ -83,14 +84,17 @@ pub fn app(users: Users) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
 }
 
-/// The store `DATABASE_URL` names: `sqlite://users.db` (the default, created if missing) or
-/// `postgres://…`; either is migrated on start.
-pub async fn store_from_env() -> Result<Arc<dyn UserStore>, login_runtime::ConfigError> {
+/// The stores `DATABASE_URL` names: `sqlite://users.db` (the default, created if missing) or
+/// `postgres://…`; either is migrated on start. One database keeps the users and the revoked
+/// tokens.
+pub async fn stores_from_env() -> Result<Stores, login_runtime::ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(&url).await?))
+        let store = Arc::new(SqliteStore::connect(&url).await?);
+        Ok((store.clone(), store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(&url).await?))
+        let store = Arc::new(PostgresStore::connect(&url).await?);
+        Ok((store.clone(), store))
     } else {
         Err(login_runtime::ConfigError::new(
             "DATABASE_URL",
@@ -99,9 +103,13 @@ pub async fn store_from_env() -> Result<Arc<dyn UserStore>, login_runtime::Confi
     }
 }
 
-/// The user system over `store`, with the secret from `SECRET` or a random one (with a warning).
-pub fn users(store: Arc<dyn UserStore>) -> Result<Users, login_runtime::ConfigError> {
-    let builder = Users::builder(store).hooks(StdoutMail);
+/// The user store and the revocation store (one database).
+pub type Stores = (Arc<dyn UserStore>, Arc<dyn RevocationStore>);
+
+/// The user system over `stores`, with JWT revocation on, and the secret from `SECRET` or a
+/// random one (with a warning).
+pub fn users((store, revocations): Stores) -> Result<Users, login_runtime::ConfigError> {
+    let builder = Users::builder(store).revocation(revocations).hooks(StdoutMail);
     if std::env::var_os("SECRET").is_some() {
         return builder.secret_from_env("SECRET").build();
     }
@@ -117,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let users = users(store_from_env().await?)?;
+    let users = users(stores_from_env().await?)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());

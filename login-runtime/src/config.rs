@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
 use crate::manager::{Inner, LoginManager, ResponseFn};
+use crate::reader::TokenReader;
 
 /// The default cookie name, as in fastapi-login.
 pub const DEFAULT_COOKIE_NAME: &str = "access-token";
@@ -104,6 +105,7 @@ pub struct LoginManagerBuilder {
     max_token_len: usize,
     unauthenticated: Option<ResponseFn>,
     forbidden: Option<ResponseFn>,
+    reader: Option<Arc<dyn TokenReader>>,
 }
 
 impl Default for LoginManagerBuilder {
@@ -122,6 +124,7 @@ impl Default for LoginManagerBuilder {
             max_token_len: crate::token::MAX_TOKEN_LEN,
             unauthenticated: None,
             forbidden: None,
+            reader: None,
         }
     }
 }
@@ -233,6 +236,13 @@ impl LoginManagerBuilder {
         self
     }
 
+    /// Reads tokens with `reader` instead of the manager's own JWT check (revocation lists,
+    /// opaque database or Redis tokens).
+    pub fn token_reader(mut self, reader: Arc<dyn TokenReader>) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
     /// Checks every setting and builds the manager.
     pub fn build(self) -> Result<LoginManager, ConfigError> {
         if !self.header && self.cookie.is_none() {
@@ -286,6 +296,7 @@ impl LoginManagerBuilder {
             max_token_len: self.max_token_len,
             unauthenticated: self.unauthenticated,
             forbidden: self.forbidden,
+            reader: self.reader,
         })))
     }
 

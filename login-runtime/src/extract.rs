@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use crate::guard::{Admission, Guard, NoGuard};
 use crate::loader::{BoxError, LoadUser};
 use crate::manager::LoginManager;
+use crate::reader::Transport;
 use crate::rejection::AuthRejection;
 use crate::token::Claims;
 
@@ -55,6 +56,21 @@ pub(crate) enum Outcome<U> {
     LoaderFailed,
 }
 
+/// The claims of one candidate token: the manager's token reader's say, or its JWT check.
+async fn read_token(
+    manager: &LoginManager,
+    token: &str,
+    from: Transport,
+) -> Result<Option<Claims>, BoxError> {
+    match &manager.inner.reader {
+        Some(reader) => reader.read(manager, token, from).await,
+        None => Ok(manager
+            .decode(token)
+            .inspect_err(|error| tracing::debug!(%error, "token refused"))
+            .ok()),
+    }
+}
+
 /// Verifies the request's first good token, checks the guard's scopes, loads the user, and asks
 /// the guard whether it is admitted.
 pub(crate) async fn authenticate<S, U, G>(parts: &Parts, state: &S, manager: &LoginManager) -> Outcome<U>
@@ -63,13 +79,19 @@ where
     G: Guard<U>,
 {
     let mut verified = None;
-    for token in manager.tokens_in(parts).into_iter().flatten() {
-        match manager.decode(token) {
-            Ok(claims) => {
+    let [header, cookie] = manager.tokens_in(parts);
+    for (token, from) in [(header, Transport::Header), (cookie, Transport::Cookie)] {
+        let Some(token) = token else { continue };
+        match read_token(manager, token, from).await {
+            Ok(Some(claims)) => {
                 verified = Some(claims);
                 break;
             }
-            Err(error) => tracing::debug!(%error, "token refused"),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%error, "token reader failed");
+                return Outcome::LoaderFailed;
+            }
         }
     }
     let Some(claims) = verified else {

@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) max_token_len: usize,
     pub(crate) unauthenticated: Option<ResponseFn>,
     pub(crate) forbidden: Option<ResponseFn>,
+    pub(crate) reader: Option<Arc<dyn crate::reader::TokenReader>>,
 }
 
 impl LoginManager {

@@ -122,6 +122,20 @@ impl HasIat for Claims {
 }
 
 impl Claims {
+    /// Claims for a subject, expiring at `exp`, with no scopes: what a [`TokenReader`] of opaque
+    /// tokens returns.
+    ///
+    /// [`TokenReader`]: crate::TokenReader
+    pub fn new(sub: impl Into<String>, exp: u64) -> Self {
+        Self {
+            sub: sub.into(),
+            exp,
+            iat: None,
+            nbf: None,
+            scopes: Vec::new(),
+        }
+    }
+
     /// Whether every one of `required` was granted.
     pub fn has_scopes(&self, required: &[&str]) -> bool {
         required.iter().all(|r| self.scopes.iter().any(|s| s == r))

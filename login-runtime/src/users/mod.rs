@@ -35,11 +35,12 @@ mod hooks;
 mod input;
 mod model;
 pub mod password;
-mod responses;
-mod routes;
-mod service;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod responses;
+mod revocation;
+mod routes;
+mod service;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
@@ -50,10 +51,11 @@ pub use hooks::{
     DefaultHooks, InvalidPassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserHooks, default_password_policy,
 };
 pub use model::{User, UserPatch, UserRead};
-pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
-pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
+pub use revocation::{MemoryRevocations, RevocationStore, TokenStatus, token_id};
+pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};

@@ -8,8 +8,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
 use super::model::{User, UserPatch};
+use super::revocation::{RevocationStore, TokenStatus};
 use super::store::{StoreError, StoreFuture, UserStore};
 use crate::config::ConfigError;
+use crate::token::now;
 
 /// The table as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` on PostgreSQL.
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"user\" (\n\tid UUID NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
@@ -19,6 +21,14 @@ const CREATE_LOWER_EMAIL_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON \"user\" (lower(email))";
 /// Serialises migrations of instances starting at once (`CREATE … IF NOT EXISTS` alone races).
 const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
+
+/// Revoked tokens (until their `exp`) and per-user "not before" times: ours, beside FastAPI Users'
+/// tables.
+const CREATE_REVOCATION: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
+    "CREATE TABLE IF NOT EXISTS token_not_before (user_id UUID NOT NULL PRIMARY KEY, not_before BIGINT NOT NULL)",
+];
 
 macro_rules! columns {
     () => {
@@ -67,7 +77,8 @@ impl PostgresStore {
 
     async fn migrate(&self) -> Result<(), String> {
         let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
-        for statement in [MIGRATION_LOCK, CREATE_TABLE, CREATE_EMAIL_INDEX] {
+        let statements = [MIGRATION_LOCK, CREATE_TABLE, CREATE_EMAIL_INDEX];
+        for statement in statements.into_iter().chain(CREATE_REVOCATION) {
             sqlx::query(statement)
                 .execute(&mut *tx)
                 .await
@@ -195,4 +206,65 @@ impl UserStore for PostgresStore {
             Ok(done.rows_affected() > 0)
         })
     }
+}
+
+impl RevocationStore for PostgresStore {
+    fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM token_denylist WHERE expires_at < $1")
+                .bind(seconds(now()))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO token_denylist (token_id, expires_at) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING",
+            )
+            .bind(token_id)
+            .bind(seconds(until))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO token_not_before (user_id, not_before) VALUES ($1, $2) \
+                 ON CONFLICT (user_id) DO UPDATE SET not_before = excluded.not_before",
+            )
+            .bind(user)
+            .bind(seconds(at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn status<'a>(&'a self, token_id: &'a str, user: Uuid) -> StoreFuture<'a, TokenStatus> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM token_denylist WHERE token_id = $1 AND expires_at >= $2) AS revoked, \
+                 (SELECT not_before FROM token_not_before WHERE user_id = $3) AS not_before",
+            )
+            .bind(token_id)
+            .bind(seconds(now()))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
+            Ok(TokenStatus {
+                revoked: row.try_get("revoked").map_err(backend)?,
+                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
+            })
+        })
+    }
+}
+
+/// Seconds as SQL's `BIGINT`.
+fn seconds(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }

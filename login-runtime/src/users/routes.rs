@@ -4,7 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -14,7 +14,7 @@ use super::input::{Fields, JsonBody, LoginForm};
 use super::model::{User, UserRead};
 use super::responses::{ApiError, codes};
 use super::service::{CreateUser, UpdateUser, UserError, Users};
-use crate::protected;
+use crate::{protected, transport};
 
 impl Users {
     /// Every route of FastAPI Users' flow, ready to merge into an app:
@@ -94,9 +94,31 @@ async fn jwt_login(State(users): State<Users>, form: LoginForm) -> Result<Json<V
     Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
 }
 
+/// Revokes the tokens this request carries (header and cookie) that belong to `user`.
+async fn log_out(users: &Users, user: &User, headers: &HeaderMap) -> Result<(), ApiError> {
+    let manager = users.manager();
+    let cookie = manager
+        .cookie_name()
+        .and_then(|name| transport::cookie_value(headers, name));
+    for token in [transport::bearer_token(headers), cookie].into_iter().flatten() {
+        if manager
+            .decode(token)
+            .is_ok_and(|claims| claims.sub == user.id.to_string())
+        {
+            users.logout(token).await.map_err(internal)?;
+        }
+    }
+    Ok(())
+}
+
 #[protected(active)]
-async fn jwt_logout(_user: User) -> StatusCode {
-    StatusCode::NO_CONTENT
+async fn jwt_logout(
+    user: User,
+    State(users): State<Users>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    log_out(&users, &user, &headers).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn cookie_login(State(users): State<Users>, form: LoginForm) -> Result<Response, ApiError> {
@@ -107,8 +129,13 @@ async fn cookie_login(State(users): State<Users>, form: LoginForm) -> Result<Res
 }
 
 #[protected(active)]
-async fn cookie_logout(_user: User, State(users): State<Users>) -> Response {
-    with_cookie(&users, "\"\"", 0)
+async fn cookie_logout(
+    user: User,
+    State(users): State<Users>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    log_out(&users, &user, &headers).await?;
+    Ok(with_cookie(&users, "\"\"", 0))
 }
 
 /// 204 with the cookie as Starlette writes it (attributes in its order, `SameSite=lax`), so a

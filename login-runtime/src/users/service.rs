@@ -14,11 +14,13 @@ use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
 use super::model::{User, UserPatch};
 use super::password::{Hasher, Verified};
 use super::responses;
+use super::revocation::{RevocableJwt, RevocationStore, token_id};
 use super::store::{StoreError, UserStore, email_key};
 use super::tokens::{self, AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 use crate::config::{ConfigError, LoginManagerBuilder};
 use crate::loader::BoxError;
 use crate::manager::LoginManager;
+use crate::token::now;
 
 /// The cookie of the cookie backend.
 pub const COOKIE_NAME: &str = "fastapiusersauth";
@@ -149,6 +151,7 @@ pub struct Users {
 
 struct Inner {
     store: Arc<dyn UserStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
     manager: LoginManager,
@@ -176,6 +179,7 @@ impl FromRef<Users> for LoginManager {
 #[must_use]
 pub struct UsersBuilder {
     store: Arc<dyn UserStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
     login: LoginManagerBuilder,
@@ -198,6 +202,14 @@ impl UsersBuilder {
     /// The secret, read from this environment variable at [`build`](Self::build).
     pub fn secret_from_env(mut self, var: impl Into<String>) -> Self {
         self.login = self.login.secret_from_env(var);
+        self
+    }
+
+    /// Turns JWT revocation on, kept in `store` (share it between instances): a logout kills its
+    /// token, a password change or reset kills every token issued before it. Costs one lookup in
+    /// `store` per authenticated request; off, tokens live until they expire, as in FastAPI Users.
+    pub fn revocation(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.revocations = Some(store);
         self
     }
 
@@ -228,8 +240,14 @@ impl UsersBuilder {
 
     /// Checks the settings; the error names the one that is wrong.
     pub fn build(self) -> Result<Users, ConfigError> {
-        let manager = self
-            .login
+        let mut login = self.login;
+        if let Some(store) = &self.revocations {
+            login = login.token_reader(Arc::new(RevocableJwt {
+                store: store.clone(),
+                lifetime: self.lifetime.as_secs(),
+            }));
+        }
+        let manager = login
             .token_url("/auth/jwt/login")
             .cookie(COOKIE_NAME)
             .audience(AUTH_AUDIENCE)
@@ -240,6 +258,7 @@ impl UsersBuilder {
         Ok(Users {
             inner: Arc::new(Inner {
                 store: self.store,
+                revocations: self.revocations,
                 hooks: self.hooks,
                 hasher: self.hasher,
                 reset: manager.validation_for(RESET_AUDIENCE),
@@ -256,6 +275,7 @@ impl Users {
     pub fn builder(store: Arc<dyn UserStore>) -> UsersBuilder {
         UsersBuilder {
             store,
+            revocations: None,
             hooks: Box::new(DefaultHooks),
             hasher: Hasher::default(),
             login: LoginManager::builder(),
@@ -427,6 +447,11 @@ impl Users {
             .update(user.id, &patch)
             .await?
             .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
+        if patch.hashed_password.is_some()
+            && let Some(revocations) = &self.inner.revocations
+        {
+            revocations.revoke_before(user.id, now()).await?;
+        }
         Ok((updated, fields))
     }
 
@@ -435,6 +460,17 @@ impl Users {
         self.hooks().on_before_delete(user).await;
         self.inner.store.delete(user.id).await?;
         self.hooks().on_after_delete(user).await;
+        Ok(())
+    }
+
+    /// Logs `token` out: with revocation on, it is refused from now on (until its `exp`, after
+    /// which it is dead anyway); without, a no-op, as FastAPI Users' JWT logout.
+    pub async fn logout(&self, token: &str) -> Result<(), UserError> {
+        let (Some(revocations), Ok(claims)) = (&self.inner.revocations, self.inner.manager.decode(token))
+        else {
+            return Ok(());
+        };
+        revocations.revoke(&token_id(token), claims.exp).await?;
         Ok(())
     }
 

@@ -9,8 +9,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use uuid::Uuid;
 
 use super::model::{User, UserPatch};
+use super::revocation::{RevocationStore, TokenStatus};
 use super::store::{StoreError, StoreFuture, UserStore};
 use crate::config::ConfigError;
+use crate::token::now;
 
 /// The table exactly as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` (byte for byte,
 /// so a new database looks like one FastAPI Users made).
@@ -19,6 +21,14 @@ const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_emai
 /// Ours: makes case-insensitive uniqueness atomic. FastAPI Users' own index is case-sensitive.
 const CREATE_LOWER_EMAIL_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON user (lower(email))";
+
+/// Revoked tokens (until their `exp`) and per-user "not before" times: ours, beside FastAPI Users'
+/// tables.
+const CREATE_REVOCATION: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
+    "CREATE TABLE IF NOT EXISTS token_not_before (user_id CHAR(36) NOT NULL PRIMARY KEY, not_before BIGINT NOT NULL)",
+];
 
 /// The columns, in table order, as a literal for `concat!`.
 macro_rules! columns {
@@ -76,7 +86,10 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), String> {
-        for statement in [CREATE_TABLE, CREATE_EMAIL_INDEX] {
+        for statement in [CREATE_TABLE, CREATE_EMAIL_INDEX]
+            .into_iter()
+            .chain(CREATE_REVOCATION)
+        {
             sqlx::query(statement)
                 .execute(&self.pool)
                 .await
@@ -205,4 +218,63 @@ impl UserStore for SqliteStore {
             Ok(done.rows_affected() > 0)
         })
     }
+}
+
+impl RevocationStore for SqliteStore {
+    fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM token_denylist WHERE expires_at < ?")
+                .bind(seconds(now()))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            sqlx::query("INSERT INTO token_denylist (token_id, expires_at) VALUES (?, ?) ON CONFLICT (token_id) DO NOTHING")
+                .bind(token_id)
+                .bind(seconds(until))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO token_not_before (user_id, not_before) VALUES (?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET not_before = excluded.not_before",
+            )
+            .bind(user.to_string())
+            .bind(seconds(at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn status<'a>(&'a self, token_id: &'a str, user: Uuid) -> StoreFuture<'a, TokenStatus> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM token_denylist WHERE token_id = ? AND expires_at >= ?) AS revoked, \
+                 (SELECT not_before FROM token_not_before WHERE user_id = ?) AS not_before",
+            )
+            .bind(token_id)
+            .bind(seconds(now()))
+            .bind(user.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
+            Ok(TokenStatus {
+                revoked: row.try_get("revoked").map_err(backend)?,
+                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
+            })
+        })
+    }
+}
+
+/// Seconds as SQL's `BIGINT`.
+fn seconds(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }

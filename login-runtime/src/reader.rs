@@ -1,0 +1,44 @@
+//! [`TokenReader`]: an asynchronous say over which tokens are good, for revocation lists and for
+//! opaque (database or Redis) tokens.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::loader::BoxError;
+use crate::manager::LoginManager;
+use crate::token::Claims;
+
+/// Where a request's token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `Authorization: Bearer …`.
+    Header,
+    /// The manager's cookie.
+    Cookie,
+}
+
+/// What [`TokenReader::read`] returns.
+pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Claims>, BoxError>> + Send + 'a>>;
+
+/// Reads a token instead of the manager's own JWT check, when set with
+/// [`LoginManagerBuilder::token_reader`](crate::LoginManagerBuilder::token_reader): `Ok(None)`
+/// refuses the token (the next candidate is tried, then 401); `Err` answers 500, like a failing
+/// loader. A reader that accepts JWTs should start with [`LoginManager::decode`].
+///
+/// ```
+/// use login_runtime::{Claims, LoginManager, ReadFuture, TokenReader, Transport};
+///
+/// /// Accepts JWTs from the header only.
+/// struct HeaderOnly;
+///
+/// impl TokenReader for HeaderOnly {
+///     fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a> {
+///         let claims = (from == Transport::Header).then(|| manager.decode(token).ok()).flatten();
+///         Box::pin(async move { Ok(claims) })
+///     }
+/// }
+/// ```
+pub trait TokenReader: Send + Sync + 'static {
+    /// The claims of `token`, if it is good.
+    fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a>;
+}
