@@ -44,6 +44,7 @@ mod service;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod strategy;
 mod tokens;
 
 pub use email::{MAX_EMAIL_LEN, normalize_email};
@@ -59,6 +60,7 @@ pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};
+pub use strategy::{JwtStrategy, TokenStrategy};
 pub use tokens::{AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 
 /// Loads the user of an access token's subject (a UUID) from the store.

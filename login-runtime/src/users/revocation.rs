@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::store::StoreFuture;
-use crate::manager::LoginManager;
-use crate::reader::{ReadFuture, TokenReader, Transport};
 use crate::token::now;
 
 /// What a [`RevocationStore`] knows of one token and its user, read in one lookup.
@@ -85,29 +83,5 @@ impl RevocationStore for MemoryRevocations {
             not_before: inner.not_before.get(&user).copied(),
         };
         Box::pin(async move { Ok(status) })
-    }
-}
-
-/// The token reader of [`Users`](super::Users) with revocation on: FastAPI Users' JWT check, then
-/// the store's say. Tokens without `iat` (FastAPI Users writes none) were issued at
-/// `exp - lifetime`.
-pub(crate) struct RevocableJwt {
-    pub store: Arc<dyn RevocationStore>,
-    pub lifetime: u64,
-}
-
-impl TokenReader for RevocableJwt {
-    fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, _from: Transport) -> ReadFuture<'a> {
-        let claims = manager.decode(token).ok();
-        Box::pin(async move {
-            let Some(claims) = claims else { return Ok(None) };
-            let Ok(user) = Uuid::parse_str(&claims.sub) else {
-                return Ok(None);
-            };
-            let status = self.store.status(&token_id(token), user).await?;
-            let issued = claims.iat.unwrap_or(claims.exp.saturating_sub(self.lifetime));
-            let refused = status.revoked || status.not_before.is_some_and(|not_before| issued < not_before);
-            Ok((!refused).then_some(claims))
-        })
     }
 }

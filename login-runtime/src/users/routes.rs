@@ -14,6 +14,7 @@ use super::input::{Fields, JsonBody, LoginForm};
 use super::model::{User, UserRead};
 use super::responses::{ApiError, codes};
 use super::service::{CreateUser, UpdateUser, UserError, Users};
+use crate::reader::Transport;
 use crate::{protected, transport};
 
 impl Users {
@@ -90,22 +91,25 @@ async fn log_in(users: &Users, form: &LoginForm) -> Result<User, ApiError> {
 
 async fn jwt_login(State(users): State<Users>, form: LoginForm) -> Result<Json<Value>, ApiError> {
     let user = log_in(&users, &form).await?;
-    let token = users.access_token(&user).map_err(internal)?;
+    let token = users
+        .write_token(Transport::Header, &user)
+        .await
+        .map_err(internal)?;
     Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
 }
 
-/// Revokes the tokens this request carries (header and cookie) that belong to `user`.
+/// Logs out the tokens this request carries (header and cookie) that belong to `user`.
 async fn log_out(users: &Users, user: &User, headers: &HeaderMap) -> Result<(), ApiError> {
-    let manager = users.manager();
-    let cookie = manager
+    let cookie = users
+        .manager()
         .cookie_name()
         .and_then(|name| transport::cookie_value(headers, name));
-    for token in [transport::bearer_token(headers), cookie].into_iter().flatten() {
-        if manager
-            .decode(token)
-            .is_ok_and(|claims| claims.sub == user.id.to_string())
-        {
-            users.logout(token).await.map_err(internal)?;
+    for (token, from) in [
+        (transport::bearer_token(headers), Transport::Header),
+        (cookie, Transport::Cookie),
+    ] {
+        if let Some(token) = token {
+            users.logout(from, token, user).await.map_err(internal)?;
         }
     }
     Ok(())
@@ -123,7 +127,10 @@ async fn jwt_logout(
 
 async fn cookie_login(State(users): State<Users>, form: LoginForm) -> Result<Response, ApiError> {
     let user = log_in(&users, &form).await?;
-    let token = users.access_token(&user).map_err(internal)?;
+    let token = users
+        .write_token(Transport::Cookie, &user)
+        .await
+        .map_err(internal)?;
     let lifetime = users.manager().expiry().as_secs();
     Ok(with_cookie(&users, &token, lifetime))
 }

@@ -14,13 +14,14 @@ use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
 use super::model::{User, UserPatch};
 use super::password::{Hasher, Verified};
 use super::responses;
-use super::revocation::{RevocableJwt, RevocationStore, token_id};
+use super::revocation::RevocationStore;
 use super::store::{StoreError, UserStore, email_key};
+use super::strategy::{Backends, JwtStrategy, TokenStrategy};
 use super::tokens::{self, AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 use crate::config::{ConfigError, LoginManagerBuilder};
 use crate::loader::BoxError;
 use crate::manager::LoginManager;
-use crate::token::now;
+use crate::reader::Transport;
 
 /// The cookie of the cookie backend.
 pub const COOKIE_NAME: &str = "fastapiusersauth";
@@ -151,7 +152,7 @@ pub struct Users {
 
 struct Inner {
     store: Arc<dyn UserStore>,
-    revocations: Option<Arc<dyn RevocationStore>>,
+    backends: Arc<Backends>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
     manager: LoginManager,
@@ -180,6 +181,8 @@ impl FromRef<Users> for LoginManager {
 pub struct UsersBuilder {
     store: Arc<dyn UserStore>,
     revocations: Option<Arc<dyn RevocationStore>>,
+    bearer: Option<Arc<dyn TokenStrategy>>,
+    cookie: Option<Arc<dyn TokenStrategy>>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
     login: LoginManagerBuilder,
@@ -213,6 +216,18 @@ impl UsersBuilder {
         self
     }
 
+    /// The bearer backend's (`/auth/jwt`) strategy instead of JWT: a database or Redis strategy.
+    pub fn bearer_strategy(mut self, strategy: Arc<dyn TokenStrategy>) -> Self {
+        self.bearer = Some(strategy);
+        self
+    }
+
+    /// The cookie backend's (`/auth/cookie`) strategy instead of JWT.
+    pub fn cookie_strategy(mut self, strategy: Arc<dyn TokenStrategy>) -> Self {
+        self.cookie = Some(strategy);
+        self
+    }
+
     /// Your hooks instead of the defaults.
     pub fn hooks(mut self, hooks: impl UserHooks) -> Self {
         self.hooks = Box::new(hooks);
@@ -240,12 +255,20 @@ impl UsersBuilder {
 
     /// Checks the settings; the error names the one that is wrong.
     pub fn build(self) -> Result<Users, ConfigError> {
+        let jwt: Arc<dyn TokenStrategy> = Arc::new(match &self.revocations {
+            Some(store) => JwtStrategy::revocable(store.clone()),
+            None => JwtStrategy::stateless(),
+        });
+        // Plain JWTs on both backends need no reader: the manager's own check is the whole story,
+        // with nothing boxed or looked up per request.
+        let plain = self.revocations.is_none() && self.bearer.is_none() && self.cookie.is_none();
+        let backends = Arc::new(Backends {
+            bearer: self.bearer.unwrap_or_else(|| jwt.clone()),
+            cookie: self.cookie.unwrap_or(jwt),
+        });
         let mut login = self.login;
-        if let Some(store) = &self.revocations {
-            login = login.token_reader(Arc::new(RevocableJwt {
-                store: store.clone(),
-                lifetime: self.lifetime.as_secs(),
-            }));
+        if !plain {
+            login = login.token_reader(Arc::new(backends.clone()));
         }
         let manager = login
             .token_url("/auth/jwt/login")
@@ -258,7 +281,7 @@ impl UsersBuilder {
         Ok(Users {
             inner: Arc::new(Inner {
                 store: self.store,
-                revocations: self.revocations,
+                backends,
                 hooks: self.hooks,
                 hasher: self.hasher,
                 reset: manager.validation_for(RESET_AUDIENCE),
@@ -276,6 +299,8 @@ impl Users {
         UsersBuilder {
             store,
             revocations: None,
+            bearer: None,
+            cookie: None,
             hooks: Box::new(DefaultHooks),
             hasher: Hasher::default(),
             login: LoginManager::builder(),
@@ -447,10 +472,12 @@ impl Users {
             .update(user.id, &patch)
             .await?
             .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
-        if patch.hashed_password.is_some()
-            && let Some(revocations) = &self.inner.revocations
-        {
-            revocations.revoke_before(user.id, now()).await?;
+        if patch.hashed_password.is_some() {
+            let Backends { bearer, cookie } = self.inner.backends.as_ref();
+            bearer.destroy_all(&updated).await?;
+            if !Arc::ptr_eq(bearer, cookie) {
+                cookie.destroy_all(&updated).await?;
+            }
         }
         Ok((updated, fields))
     }
@@ -463,25 +490,33 @@ impl Users {
         Ok(())
     }
 
-    /// Logs `token` out: with revocation on, it is refused from now on (until its `exp`, after
-    /// which it is dead anyway); without, a no-op, as FastAPI Users' JWT logout.
-    pub async fn logout(&self, token: &str) -> Result<(), UserError> {
-        let (Some(revocations), Ok(claims)) = (&self.inner.revocations, self.inner.manager.decode(token))
-        else {
-            return Ok(());
-        };
-        revocations.revoke(&token_id(token), claims.exp).await?;
+    /// A new token for `user` from the strategy of the backend that reads `from` (the bearer
+    /// backend for the header, the cookie backend for the cookie).
+    pub async fn write_token(&self, from: Transport, user: &User) -> Result<String, UserError> {
+        Ok(self
+            .inner
+            .backends
+            .of(from)
+            .write_token(&self.inner.manager, user)
+            .await?)
+    }
+
+    /// Logs out `token`, presented through `from`, if it belongs to `user`: a database or Redis
+    /// token is deleted, a JWT deny-listed (with revocation on; without, a no-op, as in FastAPI
+    /// Users).
+    pub async fn logout(&self, from: Transport, token: &str, user: &User) -> Result<(), UserError> {
+        let strategy = self.inner.backends.of(from);
+        let claims = strategy.read_token(&self.inner.manager, token).await?;
+        if claims.is_some_and(|c| c.sub == user.id.to_string()) {
+            strategy.destroy_token(&self.inner.manager, token).await?;
+        }
         Ok(())
     }
 
-    /// An access token for this user: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`.
+    /// FastAPI Users' JWT access token for this user: `{"sub", "aud": ["fastapi-users:auth"],
+    /// "exp"}`, whatever the backends' strategies.
     pub fn access_token(&self, user: &User) -> Result<String, UserError> {
-        let claims = tokens::AccessClaims {
-            sub: user.id.to_string(),
-            aud: [AUTH_AUDIENCE],
-            exp: tokens::expires(self.inner.lifetime),
-        };
-        self.sign(&claims)
+        tokens::access_token(&self.inner.manager, user).map_err(|e| UserError::Internal(Box::new(e)))
     }
 
     fn sign(&self, claims: &impl serde::Serialize) -> Result<String, UserError> {

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::model::User;
+use crate::manager::LoginManager;
 use crate::token::{HasIat, TokenError, now};
 
 /// The audience of access tokens.
@@ -63,6 +65,16 @@ impl HasIat for VerifyIn {
     fn iat(&self) -> Option<u64> {
         self.iat
     }
+}
+
+/// FastAPI Users' access token for `user`: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`.
+pub(crate) fn access_token(manager: &LoginManager, user: &User) -> Result<String, TokenError> {
+    let claims = AccessClaims {
+        sub: user.id.to_string(),
+        aud: [AUTH_AUDIENCE],
+        exp: expires(manager.expiry().as_secs()),
+    };
+    manager.encode_claims(&claims)
 }
 
 pub(crate) fn expires(lifetime_secs: u64) -> u64 {

@@ -1,0 +1,123 @@
+//! Token strategies (FastAPI Users' `Strategy`): how a login backend turns a user into a token and
+//! back. JWT (stateless, with optional revocation) is built in; a database and a Redis strategy
+//! keep opaque tokens. The bearer backend (`/auth/jwt`) and the cookie backend (`/auth/cookie`)
+//! each have one.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::model::User;
+use super::revocation::{RevocationStore, token_id};
+use super::store::{StoreError, StoreFuture};
+use super::tokens;
+use crate::manager::LoginManager;
+use crate::reader::{ReadFuture, TokenReader, Transport};
+use crate::token::{Claims, now};
+
+/// How a backend makes, reads and destroys tokens. Every method gets the access-token manager
+/// (keys, audience, lifetime).
+pub trait TokenStrategy: Send + Sync + 'static {
+    /// A new token for `user`.
+    fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String>;
+    /// The claims of a good token (`sub` is the user id); `None` for any other.
+    fn read_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str)
+    -> StoreFuture<'a, Option<Claims>>;
+    /// Logs `token` out.
+    fn destroy_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()>;
+    /// Kills every token of `user` made before now (a password change or reset).
+    fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()>;
+}
+
+/// FastAPI Users' JWT strategy: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`, HS256. With a
+/// [`RevocationStore`], logout and password changes take effect (one lookup per request);
+/// without, a token lives until its `exp`, as in FastAPI Users.
+pub struct JwtStrategy {
+    revocations: Option<Arc<dyn RevocationStore>>,
+}
+
+impl JwtStrategy {
+    /// Stateless: nothing to look up, nothing revoked.
+    pub fn stateless() -> Self {
+        Self { revocations: None }
+    }
+
+    /// With revocation kept in `store`.
+    pub fn revocable(store: Arc<dyn RevocationStore>) -> Self {
+        Self {
+            revocations: Some(store),
+        }
+    }
+}
+
+impl TokenStrategy for JwtStrategy {
+    fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
+        let token = tokens::access_token(manager, user).map_err(|e| StoreError::Backend(Box::new(e)));
+        Box::pin(async move { token })
+    }
+
+    fn read_token<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        token: &'a str,
+    ) -> StoreFuture<'a, Option<Claims>> {
+        let claims = manager.decode(token).ok();
+        Box::pin(async move {
+            let Some(claims) = claims else { return Ok(None) };
+            let Some(revocations) = &self.revocations else {
+                return Ok(Some(claims));
+            };
+            let Ok(user) = Uuid::parse_str(&claims.sub) else {
+                return Ok(None);
+            };
+            let status = revocations.status(&token_id(token), user).await?;
+            // FastAPI Users writes no `iat`: its tokens were made `lifetime` before `exp`.
+            let issued = claims
+                .iat
+                .unwrap_or(claims.exp.saturating_sub(manager.expiry().as_secs()));
+            let refused = status.revoked || status.not_before.is_some_and(|not_before| issued < not_before);
+            Ok((!refused).then_some(claims))
+        })
+    }
+
+    fn destroy_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()> {
+        let exp = manager.decode(token).map(|c| c.exp);
+        Box::pin(async move {
+            match (&self.revocations, exp) {
+                (Some(revocations), Ok(exp)) => revocations.revoke(&token_id(token), exp).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            match &self.revocations {
+                Some(revocations) => revocations.revoke_before(user.id, now()).await,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// The manager's token reader: the bearer backend's strategy for the header, the cookie
+/// backend's for the cookie.
+pub(crate) struct Backends {
+    pub bearer: Arc<dyn TokenStrategy>,
+    pub cookie: Arc<dyn TokenStrategy>,
+}
+
+impl Backends {
+    pub fn of(&self, from: Transport) -> &dyn TokenStrategy {
+        match from {
+            Transport::Header => self.bearer.as_ref(),
+            Transport::Cookie => self.cookie.as_ref(),
+        }
+    }
+}
+
+impl TokenReader for Arc<Backends> {
+    fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a> {
+        Box::pin(async move { Ok(self.of(from).read_token(manager, token).await?) })
+    }
+}
