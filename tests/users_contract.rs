@@ -1,10 +1,17 @@
 //! Every row of `shared/contract/users-http.md`, against the `users` example's `app()` over a real
-//! socket on a fresh SQLite database per test: each success and each error, the token claims, the
-//! guards on an app's own routes, an existing FastAPI Users database with its hashes and tokens,
+//! socket on a fresh database per test: each success and each error, the token claims, the guards
+//! on an app's own routes, an existing FastAPI Users database with its hashes and tokens,
 //! concurrent registrations, the `create-user` CLI and the mail lines of the built binary, and the
-//! parity of the two stores.
+//! parity of the stores.
+//!
+//! Every test taking a [`StoreKind`] runs twice (see [`on_both_stores!`] at the end of the file):
+//! `sqlite::<name>` on a fresh SQLite file, and `postgres::<name>` in a schema of its own in the
+//! PostgreSQL of `DATABASE_URL`, skipped with a `SKIPPED` line on stderr when `DATABASE_URL` is
+//! not a `postgres://` URL. The `binary_*` tests run the built example on SQLite only.
 
 mod support;
+#[path = "support/users_db.rs"]
+mod users_db;
 #[path = "../examples/users.rs"]
 #[allow(dead_code, missing_docs)]
 mod users_example;
@@ -28,6 +35,7 @@ use login_runtime::users::{
 };
 use serde_json::{Value, json};
 use support::{Req, Res, Via, now};
+use users_db::{StoreKind, TempDir, TestDb, on_both_stores};
 use uuid::Uuid;
 
 const SECRET: &str = "users-contract-secret-0123456789abcdef";
@@ -38,29 +46,8 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fast
 const FIXTURE_SECRET: &str = "fastapi-users-fixture-secret-0123456789abcdef";
 
 // ---------------------------------------------------------------------------------------------
-// Harness: a temporary directory, a recording mailbox, and the example app on a bound socket.
+// Harness: a recording mailbox, and the example app on a bound socket over a test's own database.
 // ---------------------------------------------------------------------------------------------
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("users-contract-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn db_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("users.db").display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One "mail" a hook sent.
 #[derive(Clone, Debug)]
@@ -134,32 +121,31 @@ fn app(users: Users) -> Router {
     users_example::app(users).merge(own)
 }
 
-/// The app on a fresh (or given) SQLite database, served on 127.0.0.1.
+/// The app on a test's own database (SQLite or PostgreSQL), served on 127.0.0.1.
 struct Server {
     http: Via,
     users: Users,
-    sqlite: SqliteStore,
+    /// The app's store, for reading and changing rows behind its back.
+    store: Arc<dyn UserStore>,
     mail: Mailbox,
-    _dir: TempDir,
+    /// The database itself (row counts); removed when the server is dropped.
+    db: TestDb,
 }
 
 impl Server {
     /// A new, empty database.
-    async fn start() -> Self {
-        Self::on(TempDir::new(), SECRET).await
+    async fn start(kind: StoreKind) -> Self {
+        Self::on(TestDb::empty(&kind).await, SECRET).await
     }
 
-    /// A copy of the database FastAPI Users made, with its secret.
-    async fn fastapi_users_db() -> Self {
-        let dir = TempDir::new();
-        std::fs::copy(Path::new(FIXTURES).join("users.sqlite"), dir.0.join("users.db")).unwrap();
-        Self::on(dir, FIXTURE_SECRET).await
+    /// The users of the database FastAPI Users made, with its secret.
+    async fn fastapi_users_db(kind: StoreKind) -> Self {
+        Self::on(TestDb::fastapi_users(&kind).await, FIXTURE_SECRET).await
     }
 
-    async fn on(dir: TempDir, secret: &str) -> Self {
-        let sqlite = SqliteStore::connect(&dir.db_url()).await.unwrap();
+    async fn on(db: TestDb, secret: &str) -> Self {
         let mail = Mailbox::default();
-        let users = Users::builder(Arc::new(sqlite.clone()))
+        let users = Users::builder(Arc::clone(&db.store))
             .hooks(mail.clone())
             .secret(secret)
             .build()
@@ -167,9 +153,9 @@ impl Server {
         Self {
             http: Via::http(app(users.clone())).await,
             users,
-            sqlite,
+            store: Arc::clone(&db.store),
             mail,
-            _dir: dir,
+            db,
         }
     }
 
@@ -179,11 +165,11 @@ impl Server {
 
     /// The user's row, read from the store.
     async fn row(&self, id: Uuid) -> Option<User> {
-        self.sqlite.get(id).await.unwrap()
+        self.store.get(id).await.unwrap()
     }
 
     async fn set(&self, id: Uuid, patch: UserPatch) {
-        self.sqlite.update(id, &patch).await.unwrap().unwrap();
+        self.store.update(id, &patch).await.unwrap().unwrap();
     }
 
     async fn deactivate(&self, id: Uuid) {
@@ -409,9 +395,8 @@ fn expired(token: &str, secret: &str) -> String {
 // POST /auth/register
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn register_creates_an_active_ordinary_unverified_user_whatever_the_body_says() {
-    let s = Server::start().await;
+async fn register_creates_an_active_ordinary_unverified_user_whatever_the_body_says(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let forced_id = "00000000-0000-4000-8000-000000000000";
     let res = s
         .send(Req::post("/auth/register").json(&json!({
@@ -442,9 +427,8 @@ async fn register_creates_an_active_ordinary_unverified_user_whatever_the_body_s
     s.login("king.arthur@camelot.bt", PASSWORD).await;
 }
 
-#[tokio::test]
-async fn register_refuses_an_email_taken_in_any_case() {
-    let s = Server::start().await;
+async fn register_refuses_an_email_taken_in_any_case(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("king.arthur@camelot.bt").await;
     for email in [
         "king.arthur@camelot.bt",
@@ -458,9 +442,8 @@ async fn register_refuses_an_email_taken_in_any_case() {
     }
 }
 
-#[tokio::test]
-async fn register_refuses_too_short_and_too_long_passwords_with_a_reason() {
-    let s = Server::start().await;
+async fn register_refuses_too_short_and_too_long_passwords_with_a_reason(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let too_long = "x".repeat(129);
     for (email, password) in [
         ("short@example.com", "1234567"),
@@ -475,7 +458,7 @@ async fn register_refuses_too_short_and_too_long_passwords_with_a_reason() {
             &format!("{} chars", password.len()),
         );
         assert!(
-            s.sqlite.get_by_email(email).await.unwrap().is_none(),
+            s.store.get_by_email(email).await.unwrap().is_none(),
             "no user made"
         );
     }
@@ -497,9 +480,8 @@ async fn register_refuses_too_short_and_too_long_passwords_with_a_reason() {
     }
 }
 
-#[tokio::test]
-async fn register_validation_failures_are_422() {
-    let s = Server::start().await;
+async fn register_validation_failures_are_422(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let cases = [
         (
             "missing password",
@@ -537,16 +519,15 @@ async fn register_validation_failures_are_422() {
     for (context, req) in cases {
         expect_invalid(&s.send(req).await, context);
     }
-    assert!(s.sqlite.get_by_email("a@example.com").await.unwrap().is_none());
+    assert!(s.store.get_by_email("a@example.com").await.unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
 // POST /auth/jwt/login, /auth/jwt/logout
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn jwt_login_takes_an_urlencoded_or_a_multipart_form() {
-    let s = Server::start().await;
+async fn jwt_login_takes_an_urlencoded_or_a_multipart_form(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     let fields = [("username", "king.arthur@camelot.bt"), ("password", PASSWORD)];
     for (context, req) in [
@@ -569,9 +550,8 @@ async fn jwt_login_takes_an_urlencoded_or_a_multipart_form() {
     s.login("King.Arthur@CAMELOT.bt", PASSWORD).await;
 }
 
-#[tokio::test]
-async fn jwt_login_failures_are_one_indistinguishable_400() {
-    let s = Server::start().await;
+async fn jwt_login_failures_are_one_indistinguishable_400(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("known@example.com").await;
     let (sleeper, _) = s.member("sleeper@example.com").await;
     s.deactivate(sleeper.id).await;
@@ -601,9 +581,8 @@ async fn jwt_login_failures_are_one_indistinguishable_400() {
     );
 }
 
-#[tokio::test]
-async fn jwt_login_validation_failures_are_422() {
-    let s = Server::start().await;
+async fn jwt_login_validation_failures_are_422(kind: StoreKind) {
+    let s = Server::start(kind).await;
     for (context, req) in [
         (
             "no password",
@@ -628,9 +607,8 @@ async fn jwt_login_validation_failures_are_422() {
     }
 }
 
-#[tokio::test]
-async fn jwt_logout_needs_a_token() {
-    let s = Server::start().await;
+async fn jwt_logout_needs_a_token(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, token) = s.member("king.arthur@camelot.bt").await;
     let res = s.send(Req::post("/auth/jwt/logout").bearer(&token)).await;
     expect_no_content(&res, "logout");
@@ -645,9 +623,8 @@ async fn jwt_logout_needs_a_token() {
 // POST /auth/cookie/login, /auth/cookie/logout
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn cookie_login_sets_fastapi_users_cookie() {
-    let s = Server::start().await;
+async fn cookie_login_sets_fastapi_users_cookie(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     let fields = [("username", "king.arthur@camelot.bt"), ("password", PASSWORD)];
     for (context, req) in [
@@ -673,9 +650,8 @@ async fn cookie_login_sets_fastapi_users_cookie() {
     }
 }
 
-#[tokio::test]
-async fn cookie_login_failures_are_those_of_jwt_login() {
-    let s = Server::start().await;
+async fn cookie_login_failures_are_those_of_jwt_login(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("known@example.com").await;
     let (sleeper, _) = s.member("sleeper@example.com").await;
     s.deactivate(sleeper.id).await;
@@ -696,9 +672,8 @@ async fn cookie_login_failures_are_those_of_jwt_login() {
     expect_invalid(&res, "no password");
 }
 
-#[tokio::test]
-async fn cookie_logout_clears_the_cookie() {
-    let s = Server::start().await;
+async fn cookie_logout_clears_the_cookie(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("king.arthur@camelot.bt").await;
     let login = s
         .send(
@@ -736,9 +711,8 @@ async fn cookie_logout_clears_the_cookie() {
 // GET /users/me
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn me_returns_the_current_user() {
-    let s = Server::start().await;
+async fn me_returns_the_current_user(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, token) = s.member("king.arthur@camelot.bt").await;
     let res = s.me(&token).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
@@ -752,9 +726,8 @@ async fn me_returns_the_current_user() {
     assert_eq!(res.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn me_refuses_missing_bad_expired_and_foreign_tokens_and_inactive_users() {
-    let s = Server::start().await;
+async fn me_refuses_missing_bad_expired_and_foreign_tokens_and_inactive_users(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, token) = s.member("king.arthur@camelot.bt").await;
     let reset = s.reset_token("king.arthur@camelot.bt").await;
     let verify = s.verify_token("king.arthur@camelot.bt").await;
@@ -785,9 +758,8 @@ async fn me_refuses_missing_bad_expired_and_foreign_tokens_and_inactive_users() 
 // PATCH /users/me
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn patch_me_changes_email_and_password_and_ignores_flags_and_id() {
-    let s = Server::start().await;
+async fn patch_me_changes_email_and_password_and_ignores_flags_and_id(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, token) = s.account("king.arthur@camelot.bt", false, true).await;
     let res = s
         .send(Req::patch("/users/me").bearer(&token).json(&json!({
@@ -822,9 +794,8 @@ async fn patch_me_changes_email_and_password_and_ignores_flags_and_id() {
     );
 }
 
-#[tokio::test]
-async fn patch_me_keeps_verified_when_only_the_password_changes() {
-    let s = Server::start().await;
+async fn patch_me_keeps_verified_when_only_the_password_changes(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, token) = s.account("king.arthur@camelot.bt", false, true).await;
     let res = s
         .send(
@@ -838,9 +809,8 @@ async fn patch_me_keeps_verified_when_only_the_password_changes() {
     s.login("king.arthur@camelot.bt", "lancelot-and-more").await;
 }
 
-#[tokio::test]
-async fn patch_me_refuses_a_taken_email_a_bad_password_and_anonymous_users() {
-    let s = Server::start().await;
+async fn patch_me_refuses_a_taken_email_a_bad_password_and_anonymous_users(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("taken@example.com").await;
     let (user, token) = s.member("king.arthur@camelot.bt").await;
     for email in ["taken@example.com", "Taken@EXAMPLE.com"] {
@@ -909,9 +879,8 @@ async fn patch_me_refuses_a_taken_email_a_bad_password_and_anonymous_users() {
 // GET / PATCH / DELETE /users/{id}
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn superuser_reads_any_user() {
-    let s = Server::start().await;
+async fn superuser_reads_any_user(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, admin) = s.admin().await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     let res = s
@@ -922,9 +891,8 @@ async fn superuser_reads_any_user() {
     assert_eq!(id_of(&res.json()), user.id);
 }
 
-#[tokio::test]
-async fn superuser_patch_sets_flags_email_and_password() {
-    let s = Server::start().await;
+async fn superuser_patch_sets_flags_email_and_password(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, admin) = s.admin().await;
     let (user, _) = s.account("king.arthur@camelot.bt", false, true).await;
     let path = format!("/users/{}", user.id);
@@ -969,9 +937,8 @@ async fn superuser_patch_sets_flags_email_and_password() {
     );
 }
 
-#[tokio::test]
-async fn superuser_patch_refuses_a_taken_email_and_a_bad_password() {
-    let s = Server::start().await;
+async fn superuser_patch_refuses_a_taken_email_and_a_bad_password(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, admin) = s.admin().await;
     s.member("taken@example.com").await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
@@ -995,9 +962,8 @@ async fn superuser_patch_refuses_a_taken_email_and_a_bad_password() {
     assert_eq!(s.row(user.id).await.unwrap().email, "king.arthur@camelot.bt");
 }
 
-#[tokio::test]
-async fn superuser_deletes_a_user() {
-    let s = Server::start().await;
+async fn superuser_deletes_a_user(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, admin) = s.admin().await;
     let (user, token) = s.member("king.arthur@camelot.bt").await;
     let path = format!("/users/{}", user.id);
@@ -1008,9 +974,8 @@ async fn superuser_deletes_a_user() {
     expect_unauthorized(&s.me(&token).await, "the deleted user's token");
 }
 
-#[tokio::test]
-async fn user_routes_check_401_then_403_then_404() {
-    let s = Server::start().await;
+async fn user_routes_check_401_then_403_then_404(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, admin) = s.admin().await;
     let (user, member) = s.member("king.arthur@camelot.bt").await;
     let known = format!("/users/{}", user.id);
@@ -1052,9 +1017,8 @@ async fn user_routes_check_401_then_403_then_404() {
     assert!(!row.is_superuser, "the member did not promote themselves");
 }
 
-#[tokio::test]
-async fn an_inactive_superuser_is_anonymous_on_user_routes() {
-    let s = Server::start().await;
+async fn an_inactive_superuser_is_anonymous_on_user_routes(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (admin_user, admin) = s.admin().await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     s.deactivate(admin_user.id).await;
@@ -1068,9 +1032,8 @@ async fn an_inactive_superuser_is_anonymous_on_user_routes() {
 // POST /auth/forgot-password, /auth/reset-password
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn forgot_password_is_202_for_everyone_and_mails_only_known_active_users() {
-    let s = Server::start().await;
+async fn forgot_password_is_202_for_everyone_and_mails_only_known_active_users(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("known@example.com").await;
     let (sleeper, _) = s.member("sleeper@example.com").await;
     s.deactivate(sleeper.id).await;
@@ -1102,9 +1065,8 @@ async fn forgot_password_is_202_for_everyone_and_mails_only_known_active_users()
     }
 }
 
-#[tokio::test]
-async fn reset_password_sets_the_password_and_the_token_works_once() {
-    let s = Server::start().await;
+async fn reset_password_sets_the_password_and_the_token_works_once(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("king.arthur@camelot.bt").await;
     let token = s.reset_token("king.arthur@camelot.bt").await;
     expect(
@@ -1127,9 +1089,8 @@ async fn reset_password_sets_the_password_and_the_token_works_once() {
     s.login("king.arthur@camelot.bt", "lancelot-and-more").await;
 }
 
-#[tokio::test]
-async fn reset_password_refuses_bad_expired_and_foreign_tokens() {
-    let s = Server::start().await;
+async fn reset_password_refuses_bad_expired_and_foreign_tokens(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, access) = s.member("king.arthur@camelot.bt").await;
     let reset = s.reset_token("king.arthur@camelot.bt").await;
     let verify = s.verify_token("king.arthur@camelot.bt").await;
@@ -1158,7 +1119,7 @@ async fn reset_password_refuses_bad_expired_and_foreign_tokens() {
         "RESET_PASSWORD_BAD_TOKEN",
         "inactive user",
     );
-    assert!(s.sqlite.delete(user.id).await.unwrap());
+    assert!(s.store.delete(user.id).await.unwrap());
     expect_code(
         &s.reset(&reset, "lancelot-and-more").await,
         "RESET_PASSWORD_BAD_TOKEN",
@@ -1166,9 +1127,8 @@ async fn reset_password_refuses_bad_expired_and_foreign_tokens() {
     );
 }
 
-#[tokio::test]
-async fn reset_password_refuses_a_bad_password_with_a_reason() {
-    let s = Server::start().await;
+async fn reset_password_refuses_a_bad_password_with_a_reason(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("king.arthur@camelot.bt").await;
     let token = s.reset_token("king.arthur@camelot.bt").await;
     for password in ["short", &"z".repeat(129)] {
@@ -1200,9 +1160,8 @@ async fn reset_password_refuses_a_bad_password_with_a_reason() {
 // POST /auth/request-verify-token, /auth/verify
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn request_verify_token_is_202_for_everyone_and_mails_only_unverified_active_users() {
-    let s = Server::start().await;
+async fn request_verify_token_is_202_for_everyone_and_mails_only_unverified_active_users(kind: StoreKind) {
+    let s = Server::start(kind).await;
     s.member("unverified@example.com").await;
     s.account("verified@example.com", false, true).await;
     let (sleeper, _) = s.member("sleeper@example.com").await;
@@ -1232,9 +1191,8 @@ async fn request_verify_token_is_202_for_everyone_and_mails_only_unverified_acti
     }
 }
 
-#[tokio::test]
-async fn verify_marks_the_user_verified_once() {
-    let s = Server::start().await;
+async fn verify_marks_the_user_verified_once(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, access) = s.member("king.arthur@camelot.bt").await;
     let token = s.verify_token("king.arthur@camelot.bt").await;
     let res = s.verify(&token).await;
@@ -1249,9 +1207,8 @@ async fn verify_marks_the_user_verified_once() {
     );
 }
 
-#[tokio::test]
-async fn verify_refuses_bad_and_foreign_tokens() {
-    let s = Server::start().await;
+async fn verify_refuses_bad_and_foreign_tokens(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, access) = s.member("king.arthur@camelot.bt").await;
     let verify = s.verify_token("king.arthur@camelot.bt").await;
     let reset = s.reset_token("king.arthur@camelot.bt").await;
@@ -1276,9 +1233,8 @@ async fn verify_refuses_bad_and_foreign_tokens() {
     assert_eq!(s.verify(&verify).await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_verify_token_dies_when_the_email_changes() {
-    let s = Server::start().await;
+async fn a_verify_token_dies_when_the_email_changes(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, access) = s.member("king.arthur@camelot.bt").await;
     let verify = s.verify_token("king.arthur@camelot.bt").await;
     let res = s
@@ -1296,9 +1252,8 @@ async fn a_verify_token_dies_when_the_email_changes() {
 // Token claims
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn access_token_claims_are_fastapi_users_claims() {
-    let s = Server::start().await;
+async fn access_token_claims_are_fastapi_users_claims(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     let before = now();
     let token = s.login("king.arthur@camelot.bt", PASSWORD).await;
@@ -1324,9 +1279,8 @@ async fn access_token_claims_are_fastapi_users_claims() {
         .expect("valid under the shared secret");
 }
 
-#[tokio::test]
-async fn reset_and_verify_token_claims_are_fastapi_users_claims() {
-    let s = Server::start().await;
+async fn reset_and_verify_token_claims_are_fastapi_users_claims(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (user, _) = s.member("king.arthur@camelot.bt").await;
     let before = now();
     let reset = claims(&s.reset_token("king.arthur@camelot.bt").await);
@@ -1361,9 +1315,8 @@ async fn reset_and_verify_token_claims_are_fastapi_users_claims() {
 // #[protected(active | verified | superuser)] on the app's own routes
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn protected_routes_of_the_app_apply_fastapi_users_rules() {
-    let s = Server::start().await;
+async fn protected_routes_of_the_app_apply_fastapi_users_rules(kind: StoreKind) {
+    let s = Server::start(kind).await;
     let (_, plain) = s.member("plain@example.com").await;
     let (_, verified) = s.account("verified@example.com", false, true).await;
     let (_, admin) = s.account("admin@example.com", true, false).await;
@@ -1438,9 +1391,8 @@ fn fixture_token(fixture: &Value, label: &str, kind: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn fastapi_users_passwords_log_in_and_are_rehashed_to_ours() {
-    let s = Server::fastapi_users_db().await;
+async fn fastapi_users_passwords_log_in_and_are_rehashed_to_ours(kind: StoreKind) {
+    let s = Server::fastapi_users_db(kind).await;
     let fixture = fixture();
     let labels: Vec<&String> = fixture["users"].as_object().unwrap().keys().collect();
     assert!(labels.len() >= 5, "{labels:?}");
@@ -1495,9 +1447,8 @@ async fn fastapi_users_passwords_log_in_and_are_rehashed_to_ours() {
     s.login("mixed.case@EXAMPLE.com", &mixed_password).await;
 }
 
-#[tokio::test]
-async fn fastapi_users_inactive_user_cannot_log_in() {
-    let s = Server::fastapi_users_db().await;
+async fn fastapi_users_inactive_user_cannot_log_in(kind: StoreKind) {
+    let s = Server::fastapi_users_db(kind).await;
     let fixture = fixture();
     let (id, email, password) = fixture_user(&fixture, "inactive");
     expect_code(
@@ -1517,9 +1468,8 @@ async fn fastapi_users_inactive_user_cannot_log_in() {
     assert!(!s.row(id).await.unwrap().is_active, "still inactive");
 }
 
-#[tokio::test]
-async fn fastapi_users_access_tokens_are_accepted_and_its_bad_ones_refused() {
-    let s = Server::fastapi_users_db().await;
+async fn fastapi_users_access_tokens_are_accepted_and_its_bad_ones_refused(kind: StoreKind) {
+    let s = Server::fastapi_users_db(kind).await;
     let fixture = fixture();
     for label in ["argon", "bcrypt", "mixed", "admin"] {
         let (id, email, _) = fixture_user(&fixture, label);
@@ -1563,9 +1513,8 @@ async fn fastapi_users_access_tokens_are_accepted_and_its_bad_ones_refused() {
     );
 }
 
-#[tokio::test]
-async fn fastapi_users_reset_token_resets_the_password() {
-    let s = Server::fastapi_users_db().await;
+async fn fastapi_users_reset_token_resets_the_password(kind: StoreKind) {
+    let s = Server::fastapi_users_db(kind).await;
     let fixture = fixture();
     let (_, email, old) = fixture_user(&fixture, "argon");
     let token = fixture_token(&fixture, "argon", "reset");
@@ -1601,9 +1550,8 @@ async fn fastapi_users_reset_token_resets_the_password() {
     }
 }
 
-#[tokio::test]
-async fn fastapi_users_verify_token_verifies() {
-    let s = Server::fastapi_users_db().await;
+async fn fastapi_users_verify_token_verifies(kind: StoreKind) {
+    let s = Server::fastapi_users_db(kind).await;
     let fixture = fixture();
     let (id, email, _) = fixture_user(&fixture, "bcrypt");
     let res = s.verify(&fixture_token(&fixture, "bcrypt", "verify")).await;
@@ -1640,9 +1588,8 @@ async fn fastapi_users_verify_token_verifies() {
 // Concurrent registrations
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_registrations_of_one_email_make_exactly_one_user() {
-    let s = Arc::new(Server::start().await);
+async fn concurrent_registrations_of_one_email_make_exactly_one_user(kind: StoreKind) {
+    let s = Arc::new(Server::start(kind).await);
     let variants = [
         "race.condition@example.com",
         "Race.Condition@example.com",
@@ -1668,11 +1615,7 @@ async fn concurrent_registrations_of_one_email_make_exactly_one_user() {
         }
     }
     assert_eq!(created, 1, "exactly one 201");
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user")
-        .fetch_one(s.sqlite.pool())
-        .await
-        .unwrap();
-    assert_eq!(rows, 1, "exactly one row");
+    assert_eq!(s.db.count_users().await, 1, "exactly one row");
     s.login("race.condition@example.com", PASSWORD).await;
 }
 
@@ -1730,7 +1673,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The binary with a clean configuration: this database, this secret, a free port.
+/// The binary with a clean configuration: this database, this secret, a free port. Everything it
+/// reads is set here, `DATABASE_URL` above all (CI exports a `postgres://` one for the whole run).
 fn users_command(dir: &TempDir, database_url: &str, secret: &str) -> Command {
     let mut cmd = Command::new(users_binary());
     cmd.current_dir(&dir.0)
@@ -2021,11 +1965,11 @@ fn binary_refuses_a_short_secret() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// MemoryStore and SqliteStore through the UserStore trait
+// MemoryStore, SqliteStore and PostgresStore through the UserStore trait
 // ---------------------------------------------------------------------------------------------
 
 /// One run of the store contract; `name` says which store failed.
-async fn store_contract<S: UserStore>(store: S, name: &str) {
+async fn store_contract(store: &dyn UserStore, name: &str) {
     let mut new = User::new("Ann@example.com", "hash-1");
     new.is_verified = true;
     let ann = store.create(new).await.unwrap();
@@ -2164,8 +2108,59 @@ async fn store_contract<S: UserStore>(store: S, name: &str) {
 }
 
 #[tokio::test]
-async fn memory_and_sqlite_stores_keep_the_same_contract() {
-    store_contract(MemoryStore::default(), "MemoryStore").await;
-    let dir = TempDir::new();
-    store_contract(SqliteStore::connect(&dir.db_url()).await.unwrap(), "SqliteStore").await;
+async fn memory_store_keeps_the_store_contract() {
+    store_contract(&MemoryStore::default(), "MemoryStore").await;
+}
+
+/// The same contract as [`memory_store_keeps_the_store_contract`].
+async fn database_store_keeps_the_store_contract(kind: StoreKind) {
+    let db = TestDb::empty(&kind).await;
+    store_contract(&*db.store, kind.store_name()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite's entry points: `sqlite::<name>` and `postgres::<name>`
+// ---------------------------------------------------------------------------------------------
+
+on_both_stores! {
+    register_creates_an_active_ordinary_unverified_user_whatever_the_body_says,
+    register_refuses_an_email_taken_in_any_case,
+    register_refuses_too_short_and_too_long_passwords_with_a_reason,
+    register_validation_failures_are_422,
+    jwt_login_takes_an_urlencoded_or_a_multipart_form,
+    jwt_login_failures_are_one_indistinguishable_400,
+    jwt_login_validation_failures_are_422,
+    jwt_logout_needs_a_token,
+    cookie_login_sets_fastapi_users_cookie,
+    cookie_login_failures_are_those_of_jwt_login,
+    cookie_logout_clears_the_cookie,
+    me_returns_the_current_user,
+    me_refuses_missing_bad_expired_and_foreign_tokens_and_inactive_users,
+    patch_me_changes_email_and_password_and_ignores_flags_and_id,
+    patch_me_keeps_verified_when_only_the_password_changes,
+    patch_me_refuses_a_taken_email_a_bad_password_and_anonymous_users,
+    superuser_reads_any_user,
+    superuser_patch_sets_flags_email_and_password,
+    superuser_patch_refuses_a_taken_email_and_a_bad_password,
+    superuser_deletes_a_user,
+    user_routes_check_401_then_403_then_404,
+    an_inactive_superuser_is_anonymous_on_user_routes,
+    forgot_password_is_202_for_everyone_and_mails_only_known_active_users,
+    reset_password_sets_the_password_and_the_token_works_once,
+    reset_password_refuses_bad_expired_and_foreign_tokens,
+    reset_password_refuses_a_bad_password_with_a_reason,
+    request_verify_token_is_202_for_everyone_and_mails_only_unverified_active_users,
+    verify_marks_the_user_verified_once,
+    verify_refuses_bad_and_foreign_tokens,
+    a_verify_token_dies_when_the_email_changes,
+    access_token_claims_are_fastapi_users_claims,
+    reset_and_verify_token_claims_are_fastapi_users_claims,
+    protected_routes_of_the_app_apply_fastapi_users_rules,
+    fastapi_users_passwords_log_in_and_are_rehashed_to_ours,
+    fastapi_users_inactive_user_cannot_log_in,
+    fastapi_users_access_tokens_are_accepted_and_its_bad_ones_refused,
+    fastapi_users_reset_token_resets_the_password,
+    fastapi_users_verify_token_verifies,
+    concurrent_registrations_of_one_email_make_exactly_one_user(flavor = "multi_thread", worker_threads = 4),
+    database_store_keeps_the_store_contract,
 }

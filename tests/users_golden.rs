@@ -6,11 +6,17 @@
 //! fails the test, with every mismatching row listed once at the end.
 //! The file's `concurrent_registration` probe is not replayed here (timing-dependent; covered
 //! elsewhere).
+//!
+//! The replay runs twice: `sqlite::…` on a copy of `users.sqlite`, and `postgres::…` on its users
+//! loaded into a schema of its own in the PostgreSQL of `DATABASE_URL` (skipped, with a `SKIPPED`
+//! line on stderr, when `DATABASE_URL` is not a `postgres://` URL).
 
 #[path = "../examples/users.rs"]
 #[allow(dead_code, missing_docs)]
 mod example;
 mod support;
+#[path = "support/users_db.rs"]
+mod users_db;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -21,10 +27,11 @@ use std::time::Instant;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{EncodingKey, Header, encode};
-use login_runtime::users::{SqliteStore, User, UserHooks, Users};
+use login_runtime::users::{User, UserHooks, Users};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
 use support::now;
+use users_db::{StoreKind, TestDb, on_both_stores};
 
 /// FastAPI Users' (pwdlib's) argon2id parameters: the hash it makes and re-hashes to.
 const FASTAPI_TARGET: &str = "$argon2id$v=19$m=65536,t=3,p=4$";
@@ -910,8 +917,11 @@ async fn compare_db_after(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_example_replays_fastapi_users_golden_transcript() {
+on_both_stores! {
+    users_example_replays_fastapi_users_golden_transcript(flavor = "multi_thread", worker_threads = 2),
+}
+
+async fn users_example_replays_fastapi_users_golden_transcript(kind: StoreKind) {
     let started = Instant::now();
     let golden = read_json("golden.json");
     let rows = golden["rows"].as_array().unwrap();
@@ -925,16 +935,10 @@ async fn users_example_replays_fastapi_users_golden_transcript() {
     let mut replay = Replay::new(read_json("tokens.json"));
     replay.make_handmade(golden["handmade_tokens"].as_object().unwrap());
 
-    // A fresh copy of the database FastAPI Users made, served by the example's app.
-    let dir = std::env::temp_dir().join(format!("users-golden-{}-{}", std::process::id(), random_uuid()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("users.sqlite");
-    std::fs::copy(fixture_dir().join("users.sqlite"), &db).unwrap();
-    let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    // A fresh copy of the users FastAPI Users made, served by the example's app; removed on drop.
+    let db = TestDb::fastapi_users(&kind).await;
     let mailbox = Mailbox::default();
-    let users = Users::builder(Arc::new(store))
+    let users = Users::builder(Arc::clone(&db.store))
         .secret(&replay.secret)
         .hooks(mailbox.clone())
         .build()
@@ -979,18 +983,19 @@ async fn users_example_replays_fastapi_users_golden_transcript() {
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
-        "replayed {} rows ({} intentional deviations) in {:.1?}",
+        "replayed {} rows ({} intentional deviations) on {} in {:.1?}",
         rows.len(),
         DEVIATIONS.len(),
+        kind.store_name(),
         started.elapsed()
     );
     assert!(
         failures.is_empty(),
-        "{} of {} rows differ from FastAPI Users (intentional deviations aside):\n\n{}",
+        "{} of {} rows differ from FastAPI Users on {} (intentional deviations aside):\n\n{}",
         failures.len(),
         rows.len(),
+        kind.store_name(),
         failures.join("\n\n")
     );
 }

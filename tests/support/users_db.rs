@@ -1,0 +1,294 @@
+//! The databases the users suites run on: a fresh SQLite file, or a schema of the test's own in
+//! the PostgreSQL of `DATABASE_URL` (`postgres://…`), each removed when the test ends. Without
+//! such a `DATABASE_URL`, the PostgreSQL half of a suite says on stderr that it was skipped.
+//!
+//! Included with `#[path]` by `users_contract.rs` and `users_golden.rs`.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use login_runtime::users::{PostgresStore, SqliteStore, User, UserStore};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection};
+use uuid::Uuid;
+
+/// The database FastAPI Users 15 made (`make_fixtures.py`).
+pub const FASTAPI_USERS_DB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/fastapi_users/users.sqlite"
+);
+
+/// `#[tokio::test]` entry points `sqlite::<name>` and `postgres::<name>` for each
+/// `async fn <name>(kind: StoreKind)` of the suite, with the `#[tokio::test(…)]` arguments given in
+/// parentheses after the name. A suite's function left out of the list is dead code, which
+/// `clippy -D warnings` refuses.
+macro_rules! on_both_stores {
+    ($($name:ident $(($($tokio:tt)*))?),* $(,)?) => {
+        /// The suite on a fresh SQLite database per test.
+        mod sqlite {
+            $(
+                #[tokio::test$(($($tokio)*))?]
+                async fn $name() {
+                    super::$name($crate::users_db::StoreKind::Sqlite).await;
+                }
+            )*
+        }
+
+        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a
+        /// line on stderr) without a `postgres://` `DATABASE_URL`.
+        mod postgres {
+            $(
+                #[tokio::test$(($($tokio)*))?]
+                async fn $name() {
+                    let test = concat!("postgres::", stringify!($name));
+                    if let Some(kind) = $crate::users_db::StoreKind::postgres_or_skip(test) {
+                        super::$name(kind).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum StoreKind {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh schema in the PostgreSQL at this `postgres://` URL.
+    Postgres { url: String },
+}
+
+impl StoreKind {
+    /// PostgreSQL at `DATABASE_URL` if it is a `postgres://` (or `postgresql://`) URL; otherwise
+    /// `None`, after one line on stderr. The line is written to the process's stderr, not with
+    /// `eprintln!` (which the test harness captures), so it shows in a passing run's output.
+    pub fn postgres_or_skip(test: &str) -> Option<Self> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(Self::Postgres { url })
+            }
+            _ => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED {test}: DATABASE_URL is not set to a postgres:// URL (set it, e.g. \
+                     postgres://postgres@127.0.0.1/test, to run the PostgreSQL half of the suite)"
+                );
+                None
+            }
+        }
+    }
+
+    /// The store's type, for messages.
+    pub fn store_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "SqliteStore",
+            Self::Postgres { .. } => "PostgresStore",
+        }
+    }
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("users-tests-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    /// `sqlite://<dir>/users.db`.
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("users.db").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test's own database and its store; removed on drop (also when the test panics).
+pub struct TestDb {
+    pub store: Arc<dyn UserStore>,
+    backend: Backend,
+}
+
+/// The store's concrete type (for the row counts) and what removes the database. Fields drop in
+/// order: the store before its directory or schema.
+enum Backend {
+    Sqlite { store: SqliteStore, _dir: TempDir },
+    Postgres { store: PostgresStore, _schema: PgSchema },
+}
+
+impl TestDb {
+    /// A new, empty database, migrated.
+    pub async fn empty(kind: &StoreKind) -> Self {
+        match kind {
+            StoreKind::Sqlite => Self::sqlite(TempDir::new()).await,
+            StoreKind::Postgres { url } => {
+                let schema = PgSchema::create(url).await;
+                let store = schema.store().await;
+                Self {
+                    store: Arc::new(store.clone()),
+                    backend: Backend::Postgres {
+                        store,
+                        _schema: schema,
+                    },
+                }
+            }
+        }
+    }
+
+    /// The users of the database FastAPI Users made: a copy of the file on SQLite; on PostgreSQL,
+    /// its rows (ids, emails, hashes and flags as they are) inserted into a fresh schema.
+    pub async fn fastapi_users(kind: &StoreKind) -> Self {
+        match kind {
+            StoreKind::Sqlite => {
+                let dir = TempDir::new();
+                std::fs::copy(FASTAPI_USERS_DB, dir.0.join("users.db")).unwrap();
+                Self::sqlite(dir).await
+            }
+            StoreKind::Postgres { .. } => {
+                let db = Self::empty(kind).await;
+                let users = fastapi_users_rows().await;
+                assert!(users.len() >= 5, "the fixture's users: {users:?}");
+                for user in users {
+                    let created = db.store.create(user.clone()).await.unwrap();
+                    assert_eq!(created, user, "PostgresStore::create keeps the row");
+                    assert_eq!(
+                        db.store.get(user.id).await.unwrap(),
+                        Some(user),
+                        "the fixture user reads back as it was"
+                    );
+                }
+                db
+            }
+        }
+    }
+
+    async fn sqlite(dir: TempDir) -> Self {
+        let store = SqliteStore::connect(&dir.db_url()).await.unwrap();
+        Self {
+            store: Arc::new(store.clone()),
+            backend: Backend::Sqlite { store, _dir: dir },
+        }
+    }
+
+    /// `SELECT COUNT(*)` of the user table, bypassing the store's trait.
+    pub async fn count_users(&self) -> i64 {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => sqlx::query_scalar("SELECT COUNT(*) FROM user")
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+            Backend::Postgres { store, .. } => sqlx::query_scalar("SELECT COUNT(*) FROM \"user\"")
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+/// Every row of the FastAPI Users database, read with `SqliteStore` from a copy of it (the store
+/// migrates what it opens, and the fixture stays untouched).
+async fn fastapi_users_rows() -> Vec<User> {
+    let dir = TempDir::new();
+    std::fs::copy(FASTAPI_USERS_DB, dir.0.join("users.db")).unwrap();
+    let sqlite = SqliteStore::connect(&dir.db_url()).await.unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM user ORDER BY rowid")
+        .fetch_all(sqlite.pool())
+        .await
+        .unwrap();
+    let mut users = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = Uuid::parse_str(&id).unwrap();
+        users.push(sqlite.get(id).await.unwrap().unwrap());
+    }
+    sqlite.pool().close().await;
+    users
+}
+
+/// A schema `t_<uuid>` of one test, made through a plain pool on `DATABASE_URL` and dropped
+/// (`CASCADE`) on drop, best-effort, panicking tests included.
+pub struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl PgSchema {
+    pub async fn create(url: &str) -> Self {
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("DATABASE_URL={url}: PostgreSQL does not answer: {e}"));
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        Self {
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    /// A `PostgresStore` whose connections see this schema only (`search_path`), migrated.
+    pub async fn store(&self) -> PostgresStore {
+        let options = PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", &self.name)]);
+        let store = PostgresStore::connect_with(options, &self.url).await.unwrap();
+        // The isolation the parallel tests rely on: nothing of theirs lands in another schema.
+        let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(current.as_deref(), Some(self.name.as_str()), "the store's schema");
+        store
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // `Drop` cannot await, and the test's runtime may be single-threaded: a thread of its own,
+        // with its own runtime and connection. Never panics (that would abort an unwinding test).
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&url).await?;
+                sqlx::query("SET lock_timeout = '10s'").execute(&mut conn).await?;
+                sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                Ok(())
+            })
+        })
+        .join();
+        let problem = match dropped {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the dropping thread panicked".to_owned(),
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: schema {} was not dropped: {problem}",
+            self.name
+        );
+    }
+}
