@@ -16,9 +16,11 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::{Parser, Subcommand};
+use login_runtime::ConfigError;
 use login_runtime::protected;
 use login_runtime::users::{
-    CreateUser, PostgresStore, RevocationStore, SqliteStore, User, UserHooks, UserRead, UserStore, Users,
+    AccessTokenStore, CreateUser, DatabaseStrategy, PostgresStore, RedisStore, RedisStrategy,
+    RevocationStore, SqliteStore, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,
     method_not_allowed, not_found,
 };
 use serde_json::{Value, json};
@@ -84,37 +86,95 @@ pub fn app(users: Users) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
 }
 
-/// The stores `DATABASE_URL` names: `sqlite://users.db` (the default, created if missing) or
-/// `postgres://…`; either is migrated on start. One database keeps the users and the revoked
-/// tokens.
-pub async fn stores_from_env() -> Result<Stores, login_runtime::ConfigError> {
+/// The user system the environment describes, with the secret from `SECRET` (or a random one,
+/// with a warning):
+/// - `DATABASE_URL`: `sqlite://users.db` (the default, created if missing) or `postgres://…`,
+///   migrated on start; it keeps the users, the database strategy's tokens and, without Redis,
+///   the JWT revocations.
+/// - `BEARER_STRATEGY`, `COOKIE_STRATEGY`: `jwt` (the default), `database` or `redis`.
+/// - `JWT_REVOCATION`: `on` (the default) or `off` (FastAPI Users' behaviour: a JWT lives until
+///   it expires).
+/// - `REDIS_URL`: needed by the `redis` strategy; when set, JWT revocations are kept there.
+pub async fn users_from_env() -> Result<Users, ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
-    if url.starts_with("sqlite:") {
+    let (store, revocations, tokens): (
+        Arc<dyn UserStore>,
+        Arc<dyn RevocationStore>,
+        Arc<dyn AccessTokenStore>,
+    ) = if url.starts_with("sqlite:") {
         let store = Arc::new(SqliteStore::connect(&url).await?);
-        Ok((store.clone(), store))
+        (store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(&url).await?);
-        Ok((store.clone(), store))
+        (store.clone(), store.clone(), store)
     } else {
-        Err(login_runtime::ConfigError::new(
+        return Err(ConfigError::new(
             "DATABASE_URL",
             format!("`{url}` is neither a sqlite:// nor a postgres:// URL"),
-        ))
+        ));
+    };
+    let redis = match std::env::var("REDIS_URL") {
+        Ok(url) => Some(RedisStore::connect(&url).await?),
+        Err(_) => None,
+    };
+    let mut builder = Users::builder(store).hooks(StdoutMail);
+    match env_choice("JWT_REVOCATION", &["on", "off"])?.as_str() {
+        "off" => {}
+        _ => {
+            let store: Arc<dyn RevocationStore> = match &redis {
+                Some(redis) => Arc::new(redis.clone()),
+                None => revocations,
+            };
+            builder = builder.revocation(store);
+        }
     }
-}
-
-/// The user store and the revocation store (one database).
-pub type Stores = (Arc<dyn UserStore>, Arc<dyn RevocationStore>);
-
-/// The user system over `stores`, with JWT revocation on, and the secret from `SECRET` or a
-/// random one (with a warning).
-pub fn users((store, revocations): Stores) -> Result<Users, login_runtime::ConfigError> {
-    let builder = Users::builder(store).revocation(revocations).hooks(StdoutMail);
+    for var in ["BEARER_STRATEGY", "COOKIE_STRATEGY"] {
+        let strategy: Arc<dyn TokenStrategy> = match env_choice(var, &["jwt", "database", "redis"])?.as_str()
+        {
+            "database" => {
+                let strategy = DatabaseStrategy::new(tokens.clone()).await.map_err(|e| {
+                    ConfigError::new(
+                        "DATABASE_URL",
+                        format!("cannot create the accesstoken table: {e}"),
+                    )
+                })?;
+                Arc::new(strategy)
+            }
+            "redis" => {
+                let redis = redis.clone().ok_or_else(|| {
+                    ConfigError::new(
+                        "REDIS_URL",
+                        format!("{var}=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379"),
+                    )
+                })?;
+                Arc::new(RedisStrategy::new(redis))
+            }
+            _ => continue,
+        };
+        builder = if var == "BEARER_STRATEGY" {
+            builder.bearer_strategy(strategy)
+        } else {
+            builder.cookie_strategy(strategy)
+        };
+    }
     if std::env::var_os("SECRET").is_some() {
         return builder.secret_from_env("SECRET").build();
     }
     tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
     builder.secret(rand::random::<[u8; 32]>()).build()
+}
+
+/// The value of `var`, one of `choices` (the first when unset); the error names `var`.
+fn env_choice(var: &'static str, choices: &[&str]) -> Result<String, ConfigError> {
+    let value = std::env::var(var).unwrap_or_else(|_| choices[0].to_owned());
+    if choices.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            var,
+            format!("`{value}` is not one of {}", choices.join(", ")),
+        ))
+    }
 }
 
 #[allow(dead_code)] // the tests include this file for `app` and do not call `main`
@@ -125,7 +185,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let users = users(stores_from_env().await?)?;
+    let users = users_from_env().await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());

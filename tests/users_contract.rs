@@ -9,6 +9,8 @@
 //! PostgreSQL of `DATABASE_URL`, skipped with a `SKIPPED` line on stderr when `DATABASE_URL` is
 //! not a `postgres://` URL. The `binary_*` tests run the built example on SQLite only.
 
+#[path = "support/binary.rs"]
+mod binary;
 mod support;
 #[path = "support/users_db.rs"]
 mod users_db;
@@ -16,18 +18,17 @@ mod users_db;
 #[allow(dead_code, missing_docs)]
 mod users_example;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use binary::{Running, free_port, users_binary};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use login_runtime::protected;
 use login_runtime::users::{
@@ -1625,54 +1626,6 @@ async fn concurrent_registrations_of_one_email_make_exactly_one_user(kind: Store
 
 const CLI_SECRET: &str = "cli-test-secret-0123456789abcdef-0123456789";
 
-/// `target/debug/examples/users`, next to this test's `target/debug/deps/<test>`.
-fn users_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("users{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --example users` (plain `cargo test` builds it too)",
-        bin.display()
-    );
-    // Cargo's dep-info lists every source file the binary was built from.
-    let dep_info = std::fs::read_to_string(bin.with_extension("d")).unwrap_or_default();
-    let built = modified(&bin);
-    let stale: Vec<PathBuf> = dep_info
-        .lines()
-        .next()
-        .and_then(|line| line.split_once(": "))
-        .map(|(_, deps)| deps.replace("\\ ", "\0"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|dep| PathBuf::from(dep.replace('\0', " ")))
-        .filter(|dep| std::fs::metadata(dep).is_ok_and(|m| m.modified().unwrap() > built))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "{} is older than {stale:?}: run `cargo build --example users`",
-        bin.display()
-    );
-    bin
-}
-
-fn modified(path: &Path) -> SystemTime {
-    std::fs::metadata(path).unwrap().modified().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The binary with a clean configuration: this database, this secret, a free port. Everything it
 /// reads is set here, `DATABASE_URL` above all (CI exports a `postgres://` one for the whole run).
 fn users_command(dir: &TempDir, database_url: &str, secret: &str) -> Command {
@@ -1716,93 +1669,13 @@ fn run(mut cmd: Command, dir: &TempDir) -> (std::process::ExitStatus, String, St
     (status, read(&out_path), read(&err_path))
 }
 
-/// The binary serving; killed on drop (also when the test panics).
-struct Running {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr_log: PathBuf,
-    port: u16,
-}
-
-impl Running {
-    /// Serves with this `SECRET`, or none at all.
-    fn start(dir: &TempDir, database_url: &str, secret: Option<&str>) -> Self {
-        let port = free_port();
-        let stderr_log = dir.0.join("server.err");
-        let mut cmd = users_command(dir, database_url, secret.unwrap_or_default());
-        if secret.is_none() {
-            cmd.env_remove("SECRET");
-        }
-        let mut child = cmd
-            .env("PORT", port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_log).unwrap())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, stdout) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut running = Self {
-            child,
-            stdout,
-            stderr_log,
-            port,
-        };
-        running.wait_until_listening();
-        running
+/// Serves with this `SECRET`, or none at all.
+fn start_server(dir: &TempDir, database_url: &str, secret: Option<&str>) -> Running {
+    let mut cmd = users_command(dir, database_url, secret.unwrap_or_default());
+    if secret.is_none() {
+        cmd.env_remove("SECRET");
     }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the server exited with {status}:\n{}", self.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
-    }
-
-    fn via(&self) -> Via {
-        Via::Http {
-            base: format!("http://127.0.0.1:{}", self.port),
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
-        }
-    }
-
-    /// The next line the server printed on stdout.
-    fn next_line(&self) -> String {
-        match self.stdout.recv_timeout(Duration::from_secs(10)) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => panic!("no stdout line within 10 s:\n{}", self.stderr()),
-            Err(RecvTimeoutError::Disconnected) => panic!("stdout closed:\n{}", self.stderr()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- server stderr ---\n{}", self.stderr());
-        }
-    }
+    Running::spawn(cmd, dir.0.join("server.err"))
 }
 
 /// The token of a `<prefix><token>` line, which must be the whole line.
@@ -1849,7 +1722,7 @@ async fn binary_creates_a_superuser_and_mails_tokens_on_stdout() {
     assert_eq!(root.id, id_of(&printed));
     assert!(root.hashed_password.starts_with(OUR_ARGON2));
 
-    let server = Running::start(&dir, &url, Some(CLI_SECRET));
+    let server = start_server(&dir, &url, Some(CLI_SECRET));
     let http = server.via();
     let res = http
         .send(
@@ -1911,7 +1784,7 @@ async fn binary_creates_a_superuser_and_mails_tokens_on_stdout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_without_a_secret_warns_and_serves_with_a_random_one() {
     let dir = TempDir::new();
-    let server = Running::start(&dir, &dir.db_url(), None);
+    let server = start_server(&dir, &dir.db_url(), None);
     let http = server.via();
     let res = http
         .send(Req::post("/auth/register").json(&json!({"email": "a@example.com", "password": PASSWORD})))

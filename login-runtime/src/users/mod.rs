@@ -30,6 +30,8 @@
 //! so `#[protected(active)]`, `#[protected(verified)]` and `#[protected(superuser)]` work on it:
 //! an inactive user is answered 401, an unverified or non-superuser one 403.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod access_tokens;
 mod email;
 mod hooks;
 mod input;
@@ -37,6 +39,8 @@ mod model;
 pub mod password;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod responses;
 mod revocation;
 mod routes;
@@ -47,6 +51,8 @@ mod store;
 mod strategy;
 mod tokens;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use access_tokens::*;
 pub use email::{MAX_EMAIL_LEN, normalize_email};
 pub use hooks::{
     DefaultHooks, InvalidPassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserHooks, default_password_policy,
@@ -54,6 +60,8 @@ pub use hooks::{
 pub use model::{User, UserPatch, UserRead};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis_store::*;
 pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
 pub use revocation::{MemoryRevocations, RevocationStore, TokenStatus, token_id};
 pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Requests per second of GET /users/me on the `users` example, per store and token strategy.
+# Prints wrk's numbers; exits non-zero only when a server fails or answers errors.
+#
+#   benches/users_me.sh                 # every configuration whose services answer, 5 s each
+#   DURATION=2 benches/users_me.sh      # shorter
+# Needs wrk (apt-get install wrk); PostgreSQL at DATABASE_URL and Redis at REDIS_URL for those rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-5}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PG_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
+PORT="${PORT:-8190}"
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --example users -q
+bin=target/release/examples/users
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+pg_ok() { psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; }
+redis_ok() { [ "$(redis-cli -u "$REDIS" ping 2>/dev/null)" = PONG ]; }
+
+# name | DATABASE_URL | BEARER_STRATEGY | JWT_REVOCATION
+configs=(
+  "sqlite jwt (stateless)|sqlite://$work/a.db|jwt|off"
+  "sqlite jwt + revocation|sqlite://$work/b.db|jwt|on"
+  "sqlite database strategy|sqlite://$work/c.db|database|off"
+)
+if pg_ok; then
+  schema="bench_$$"
+  psql "$PG_URL" -qtAc "drop schema if exists $schema cascade; create schema $schema" >/dev/null
+  trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"; psql "$PG_URL" -qtAc "drop schema if exists $schema cascade" >/dev/null 2>&1' EXIT
+  sep='?'; [[ "$PG_URL" == *\?* ]] && sep='&'
+  pg="${PG_URL}${sep}options[search_path]=$schema"
+  configs+=("postgres jwt (stateless)|$pg|jwt|off" "postgres jwt + revocation|$pg|jwt|on" "postgres database strategy|$pg|database|off")
+  if redis_ok; then configs+=("postgres redis strategy|$pg|redis|off"); fi
+else
+  echo "# PostgreSQL at $PG_URL does not answer: its rows are skipped"
+fi
+
+printf '%-30s %12s %10s %10s %8s\n' configuration "req/s" "p50" "p99" errors
+status=0
+for row in "${configs[@]}"; do
+  IFS='|' read -r name url strategy revocation <<<"$row"
+  SECRET=bench-secret-bench-secret-0123456789ab DATABASE_URL="$url" REDIS_URL="$REDIS" PORT="$PORT" \
+    BEARER_STRATEGY="$strategy" JWT_REVOCATION="$revocation" RUST_LOG=warn "$bin" >"$work/out" 2>"$work/err" &
+  pid=$!
+  for _ in $(seq 1 50); do curl -s "localhost:$PORT/x" >/dev/null 2>&1 && break; sleep 0.1; done
+  email="bench-$RANDOM$RANDOM@example.com"
+  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
+    "localhost:$PORT/auth/register" >/dev/null
+  token=$(curl -s -d "username=$email" -d password=bench-password "localhost:$PORT/auth/jwt/login" \
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  if [ -z "$token" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "localhost:$PORT/users/me")" != 200 ]; then
+    echo "$name: the server did not serve /users/me (stderr below)" >&2; cat "$work/err" >&2; status=1
+    kill "$pid"; wait "$pid" 2>/dev/null || true; continue
+  fi
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/users/me")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
+  printf '%-30s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
+  [ "$errors" = 0 ] || status=1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+exit $status
