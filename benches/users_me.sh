@@ -16,33 +16,39 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 cargo build --release --example users -q
 bin=target/release/examples/users
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 pg_ok() { psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; }
 redis_ok() { [ "$(redis-cli -u "$REDIS" ping 2>/dev/null)" = PONG ]; }
 
-# name | DATABASE_URL | BEARER_STRATEGY | JWT_REVOCATION
+# name | DATABASE_URL | BEARER_STRATEGY | JWT_REVOCATION | REDIS_URL given (revocations go there)
 configs=(
-  "sqlite jwt (stateless)|sqlite://$work/a.db|jwt|off"
-  "sqlite jwt + revocation|sqlite://$work/b.db|jwt|on"
-  "sqlite database strategy|sqlite://$work/c.db|database|off"
+  "sqlite jwt (stateless)|sqlite://$work/a.db|jwt|off|no"
+  "sqlite jwt + revocation (sqlite)|sqlite://$work/b.db|jwt|on|no"
+  "sqlite database strategy|sqlite://$work/c.db|database|off|no"
 )
 if pg_ok; then
   schema="bench_$$"
   psql "$PG_URL" -qtAc "drop schema if exists $schema cascade; create schema $schema" >/dev/null
-  trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"; psql "$PG_URL" -qtAc "drop schema if exists $schema cascade" >/dev/null 2>&1' EXIT
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; psql "$PG_URL" -qtAc "drop schema if exists $schema cascade" >/dev/null 2>&1' EXIT
   sep='?'; [[ "$PG_URL" == *\?* ]] && sep='&'
   pg="${PG_URL}${sep}options[search_path]=$schema"
-  configs+=("postgres jwt (stateless)|$pg|jwt|off" "postgres jwt + revocation|$pg|jwt|on" "postgres database strategy|$pg|database|off")
-  if redis_ok; then configs+=("postgres redis strategy|$pg|redis|off"); fi
+  configs+=("postgres jwt (stateless)|$pg|jwt|off|no" "postgres jwt + revocation (pg)|$pg|jwt|on|no"
+    "postgres database strategy|$pg|database|off|no")
+  if redis_ok; then
+    configs+=("postgres jwt + revocation (redis)|$pg|jwt|on|yes" "postgres redis strategy|$pg|redis|off|yes")
+  else
+    echo "# Redis at $REDIS does not answer: its rows are skipped"
+  fi
 else
   echo "# PostgreSQL at $PG_URL does not answer: its rows are skipped"
 fi
 
-printf '%-30s %12s %10s %10s %8s\n' configuration "req/s" "p50" "p99" errors
+printf '%-36s %12s %10s %10s %8s\n' configuration "req/s" "p50" "p99" errors
 status=0
 for row in "${configs[@]}"; do
-  IFS='|' read -r name url strategy revocation <<<"$row"
-  SECRET=bench-secret-bench-secret-0123456789ab DATABASE_URL="$url" REDIS_URL="$REDIS" PORT="$PORT" \
+  IFS='|' read -r name url strategy revocation use_redis <<<"$row"
+  redis_env=(-u REDIS_URL); [ "$use_redis" = yes ] && redis_env=(REDIS_URL="$REDIS")
+  env "${redis_env[@]}" SECRET=bench-secret-bench-secret-0123456789ab DATABASE_URL="$url" PORT="$PORT" \
     BEARER_STRATEGY="$strategy" JWT_REVOCATION="$revocation" RUST_LOG=warn "$bin" >"$work/out" 2>"$work/err" &
   pid=$!
   for _ in $(seq 1 50); do curl -s "localhost:$PORT/x" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -60,7 +66,7 @@ for row in "${configs[@]}"; do
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
-  printf '%-30s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
+  printf '%-36s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
   [ "$errors" = 0 ] || status=1
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
