@@ -1,8 +1,11 @@
 //! The databases the users suites run on: a fresh SQLite file, or a schema of the test's own in
 //! the PostgreSQL of `DATABASE_URL` (`postgres://…`), each removed when the test ends. Without
-//! such a `DATABASE_URL`, the PostgreSQL half of a suite says on stderr that it was skipped.
+//! such a `DATABASE_URL`, the PostgreSQL half of a suite says on stderr that it was skipped. And
+//! the token strategies the contract suite runs on: plain JWT, JWT with revocation in the same
+//! database, the database strategy, and the Redis strategy on the Redis of `REDIS_URL` (skipped,
+//! saying so, without one).
 //!
-//! Included with `#[path]` by `users_contract.rs` and `users_golden.rs`.
+//! Included with `#[path]` by `users_contract.rs`, `users_golden.rs` and `two_instances.rs`.
 
 #![allow(dead_code)]
 
@@ -11,7 +14,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use login_runtime::users::{PostgresStore, SqliteStore, User, UserStore};
+use login_runtime::users::{
+    AccessTokenStore, DatabaseStrategy, PostgresStore, RedisStore, RedisStrategy, RevocationStore,
+    SqliteStore, TokenStrategy, User, UserStore, UsersBuilder,
+};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Connection};
 use uuid::Uuid;
@@ -26,6 +32,7 @@ pub const FASTAPI_USERS_DB: &str = concat!(
 /// `async fn <name>(kind: StoreKind)` of the suite, with the `#[tokio::test(…)]` arguments given in
 /// parentheses after the name. A suite's function left out of the list is dead code, which
 /// `clippy -D warnings` refuses.
+#[allow(unused_macros)] // each suite uses one of the two
 macro_rules! on_both_stores {
     ($($name:ident $(($($tokio:tt)*))?),* $(,)?) => {
         /// The suite on a fresh SQLite database per test.
@@ -53,7 +60,117 @@ macro_rules! on_both_stores {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_both_stores;
+
+/// `#[tokio::test]` entry points `<store>::<strategy>::<name>` for each
+/// `async fn <name>(kind: Setup)` of the contract suite: the stores `sqlite` and `postgres` (as
+/// [`on_both_stores!`]) times the token strategies of both login backends, `jwt` (stateless),
+/// `jwt_revocable` (revocation in the same database), `database` (the `accesstoken` table of the
+/// same database) and `redis` (the Redis of `REDIS_URL`; skipped with a line on stderr without
+/// one). The tests under `all` run on every strategy; those under `jwt_only`, which can only mean
+/// something when the access token is a JWT, on `jwt` and `jwt_revocable` only. The
+/// `#[tokio::test(…)]` arguments go in parentheses after a name.
+///
+/// The last argument, `postgres: [strategy, …]`, lists the strategies PostgreSQL runs (all four
+/// unless the suite leaves some out to keep its time down).
+#[allow(unused_macros)] // each suite uses one of the two
+macro_rules! on_each_store_and_strategy {
+    (all: $all:tt, jwt_only: $jwt:tt, postgres: [$($pg_strategy:ident),* $(,)?] $(,)?) => {
+        /// The suite on a fresh SQLite database per test.
+        mod sqlite {
+            /// Stateless JWTs on both backends (FastAPI Users' default).
+            mod jwt {
+                $crate::users_db::strategy_entries! { sqlite jwt: $all $jwt }
+            }
+            /// JWTs revocable through the same SQLite database.
+            mod jwt_revocable {
+                $crate::users_db::strategy_entries! { sqlite jwt_revocable: $all $jwt }
+            }
+            /// Opaque tokens in the database's `accesstoken` table.
+            mod database {
+                $crate::users_db::strategy_entries! { sqlite database: $all }
+            }
+            /// Opaque tokens in the Redis of `REDIS_URL`.
+            mod redis {
+                $crate::users_db::strategy_entries! { sqlite redis: $all }
+            }
+        }
+
+        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a
+        /// line on stderr) without a `postgres://` `DATABASE_URL`.
+        mod postgres {
+            $(
+                $crate::users_db::postgres_strategy! { $pg_strategy: $all $jwt }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_each_store_and_strategy;
+
+/// One strategy's module under `postgres`, for [`on_each_store_and_strategy!`].
+#[allow(unused_macros)]
+macro_rules! postgres_strategy {
+    (jwt: $all:tt $jwt:tt) => {
+        /// Stateless JWTs on both backends (FastAPI Users' default).
+        mod jwt {
+            $crate::users_db::strategy_entries! { postgres jwt: $all $jwt }
+        }
+    };
+    (jwt_revocable: $all:tt $jwt:tt) => {
+        /// JWTs revocable through the same PostgreSQL schema.
+        mod jwt_revocable {
+            $crate::users_db::strategy_entries! { postgres jwt_revocable: $all $jwt }
+        }
+    };
+    (database: $all:tt $jwt:tt) => {
+        /// Opaque tokens in the schema's `accesstoken` table.
+        mod database {
+            $crate::users_db::strategy_entries! { postgres database: $all }
+        }
+    };
+    (redis: $all:tt $jwt:tt) => {
+        /// Opaque tokens in the Redis of `REDIS_URL`.
+        mod redis {
+            $crate::users_db::strategy_entries! { postgres redis: $all }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use postgres_strategy;
+
+/// The `#[tokio::test]` functions of one store and strategy, for
+/// [`on_each_store_and_strategy!`]: each calls the suite's function of its name (two modules up)
+/// with its [`Setup`], or says on stderr why it is skipped.
+#[allow(unused_macros)]
+macro_rules! strategy_entries {
+    ($store:ident $strategy:ident: $list:tt $($more:tt)+) => {
+        $crate::users_db::strategy_entries! { $store $strategy: $list }
+        $crate::users_db::strategy_entries! { $store $strategy: $($more)+ }
+    };
+    ($store:ident $strategy:ident: [$($name:ident $(($($tokio:tt)*))?),* $(,)?]) => {
+        $(
+            #[tokio::test$(($($tokio)*))?]
+            async fn $name() {
+                let test = concat!(
+                    stringify!($store),
+                    "::",
+                    stringify!($strategy),
+                    "::",
+                    stringify!($name)
+                );
+                let setup =
+                    $crate::users_db::Setup::or_skip(stringify!($store), stringify!($strategy), test);
+                if let Some(setup) = setup {
+                    super::super::$name(setup).await;
+                }
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use strategy_entries;
 
 /// Which database a test runs on.
 #[derive(Clone, Debug)]
@@ -90,6 +207,93 @@ impl StoreKind {
             Self::Sqlite => "SqliteStore",
             Self::Postgres { .. } => "PostgresStore",
         }
+    }
+}
+
+/// The token strategy of both login backends (`/auth/jwt` and `/auth/cookie`) in a run of the
+/// contract suite.
+#[derive(Clone, Debug)]
+pub enum TokenKind {
+    /// Stateless JWTs: FastAPI Users' `JWTStrategy`, and `Users`' default.
+    Jwt,
+    /// JWTs with revocation kept in the users' own database (`UsersBuilder::revocation`).
+    JwtRevocable,
+    /// FastAPI Users' `DatabaseStrategy`: opaque tokens in the database's `accesstoken` table.
+    Database,
+    /// FastAPI Users' `RedisStrategy`: opaque tokens in the Redis at this URL.
+    Redis { url: String },
+}
+
+impl TokenKind {
+    /// The Redis strategy on `REDIS_URL` if it is set; otherwise `None`, after one line on
+    /// stderr (the process's, as in [`StoreKind::postgres_or_skip`]).
+    pub fn redis_or_skip(test: &str) -> Option<Self> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Redis { url }),
+            _ => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED {test}: REDIS_URL is not set (set it, e.g. redis://127.0.0.1:6379, \
+                     to run the suite on the Redis token strategy)"
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether the access tokens are JWTs (rather than opaque database or Redis tokens).
+    pub fn is_jwt(&self) -> bool {
+        matches!(self, Self::Jwt | Self::JwtRevocable)
+    }
+
+    /// `builder` with this strategy on both backends, kept in `db` (or in Redis).
+    pub async fn configure(&self, db: &TestDb, builder: UsersBuilder) -> UsersBuilder {
+        let strategy: Arc<dyn TokenStrategy> = match self {
+            Self::Jwt => return builder,
+            Self::JwtRevocable => return builder.revocation(db.revocations()),
+            Self::Database => Arc::new(
+                DatabaseStrategy::new(db.access_tokens())
+                    .await
+                    .expect("the accesstoken table"),
+            ),
+            Self::Redis { url } => {
+                let redis = RedisStore::connect(url)
+                    .await
+                    .unwrap_or_else(|e| panic!("REDIS_URL={url}: {e}"));
+                Arc::new(RedisStrategy::new(redis))
+            }
+        };
+        builder
+            .bearer_strategy(Arc::clone(&strategy))
+            .cookie_strategy(strategy)
+    }
+}
+
+/// What one run of a contract test is on: a database and a token strategy.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub store: StoreKind,
+    pub tokens: TokenKind,
+}
+
+impl Setup {
+    /// The store (`sqlite`, `postgres`) and strategy (`jwt`, `jwt_revocable`, `database`, `redis`)
+    /// named by an entry point's modules; `None`, after one line on stderr saying why, when
+    /// `DATABASE_URL` or `REDIS_URL` is missing for them.
+    pub fn or_skip(store: &str, strategy: &str, test: &str) -> Option<Self> {
+        let store = match store {
+            "sqlite" => StoreKind::Sqlite,
+            "postgres" => StoreKind::postgres_or_skip(test)?,
+            other => panic!("{test}: no store `{other}`"),
+        };
+        let tokens = match strategy {
+            "jwt" => TokenKind::Jwt,
+            "jwt_revocable" => TokenKind::JwtRevocable,
+            "database" => TokenKind::Database,
+            "redis" => TokenKind::redis_or_skip(test)?,
+            other => panic!("{test}: no token strategy `{other}`"),
+        };
+        Some(Self { store, tokens })
     }
 }
 
@@ -179,6 +383,22 @@ impl TestDb {
         Self {
             store: Arc::new(store.clone()),
             backend: Backend::Sqlite { store, _dir: dir },
+        }
+    }
+
+    /// The same store as a JWT revocation store (its `token_denylist` and `token_not_before`).
+    pub fn revocations(&self) -> Arc<dyn RevocationStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    /// The same store as the database strategy's token store (its `accesstoken` table).
+    pub fn access_tokens(&self) -> Arc<dyn AccessTokenStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(store.clone()),
+            Backend::Postgres { store, .. } => Arc::new(store.clone()),
         }
     }
 
