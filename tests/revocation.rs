@@ -7,29 +7,28 @@
 #[allow(dead_code, missing_docs)]
 mod example;
 mod support;
+#[path = "support/users_db.rs"]
+#[allow(unused_macros, unused_imports)]
+mod users_db;
 
-use std::io::Write;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use login_runtime::users::{
-    MemoryRevocations, MemoryStore, PostgresStore, RevocationStore, SqliteStore, User, UserHooks, UserStore,
-    Users,
+    MemoryRevocations, MemoryStore, RevocationStore, SqliteStore, User, UserHooks, UserStore, Users,
 };
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
 use support::{Req, Via};
-use uuid::Uuid;
+use users_db::{PgSchema, StoreKind, TempDir};
 
 const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
 
 /// A database both instances of a test share, dropped at the end.
 enum Db {
     Memory(Arc<MemoryStore>, Arc<MemoryRevocations>),
-    Sqlite(std::path::PathBuf),
-    Postgres { url: String, schema: String },
+    Sqlite(TempDir),
+    Postgres(PgSchema),
 }
 
 impl Db {
@@ -38,31 +37,15 @@ impl Db {
     }
 
     fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(format!("revocation-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Db::Sqlite(dir)
+        Db::Sqlite(TempDir::new())
     }
 
     /// A fresh schema on `DATABASE_URL`, or `None` (and a line saying why) without one.
     async fn postgres(test: &str) -> Option<Self> {
-        let url = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
-        let Some(url) = url else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: DATABASE_URL is not set to a postgres:// URL (set it, e.g. \
-                 postgres://postgres@127.0.0.1/test, to run the PostgreSQL half)"
-            );
+        let StoreKind::Postgres { url } = StoreKind::postgres_or_skip(test)? else {
             return None;
         };
-        let schema = format!("rev_{}", Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        Some(Db::Postgres { url, schema })
+        Some(Db::Postgres(PgSchema::create(&url).await))
     }
 
     /// One instance's stores on this database.
@@ -70,44 +53,12 @@ impl Db {
         match self {
             Db::Memory(users, revocations) => (users.clone(), revocations.clone()),
             Db::Sqlite(dir) => {
-                let url = format!("sqlite://{}", dir.join("users.db").display());
-                let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+                let store = Arc::new(SqliteStore::connect(&dir.db_url()).await.unwrap());
                 (store.clone(), store)
             }
-            Db::Postgres { url, schema } => {
-                let options = PgConnectOptions::from_str(url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                let store = Arc::new(PostgresStore::connect_with(options, url).await.unwrap());
+            Db::Postgres(schema) => {
+                let store = Arc::new(schema.store().await);
                 (store.clone(), store)
-            }
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        match self {
-            Db::Memory(..) => {}
-            Db::Sqlite(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Db::Postgres { url, schema } => {
-                let (url, schema) = (url.clone(), schema.clone());
-                // Best effort, on a thread of its own: the test's runtime may be shutting down.
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(async {
-                        if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-                        }
-                    });
-                })
-                .join();
             }
         }
     }
@@ -331,7 +282,7 @@ async fn a_fastapi_users_token_can_be_logged_out() {
         serde_json::from_str(&std::fs::read_to_string(fixtures.join("tokens.json")).unwrap()).unwrap();
     let db = Db::sqlite();
     let Db::Sqlite(dir) = &db else { unreachable!() };
-    std::fs::copy(fixtures.join("users.sqlite"), dir.join("users.db")).unwrap();
+    std::fs::copy(fixtures.join("users.sqlite"), dir.0.join("users.db")).unwrap();
     let (store, revocations) = db.stores().await;
     let secret = tokens["secret"].as_str().unwrap();
     let users = Users::builder(store)
