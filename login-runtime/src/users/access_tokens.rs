@@ -9,19 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 use uuid::Uuid;
 
 use super::model::User;
 use super::store::{StoreError, StoreFuture};
-use super::strategy::TokenStrategy;
+use super::strategy::{TokenStrategy, is_opaque_token, opaque_token};
 use crate::manager::LoginManager;
 use crate::token::Claims;
-
-/// The length of a token: `secrets.token_urlsafe()`, 32 random bytes in unpadded base64url.
-pub const ACCESS_TOKEN_LEN: usize = 43;
 
 /// A row of the `accesstoken` table, as [`AccessTokenStore::find_token`] returns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,23 +89,6 @@ impl DatabaseStrategy {
     }
 }
 
-/// Whether `token` could be one of ours (or FastAPI Users'): at most 43 base64url characters.
-/// Anything else is refused without a query.
-fn plausible(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= ACCESS_TOKEN_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A new token: `secrets.token_urlsafe()`, 32 bytes from the OS-seeded thread generator.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// `t` truncated to whole microseconds, the precision both databases keep.
 fn to_micros(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -131,7 +108,7 @@ fn from_micros(micros: i64) -> SystemTime {
 
 impl TokenStrategy for DatabaseStrategy {
     fn write_token<'a>(&'a self, _manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
-        let token = new_token();
+        let token = opaque_token();
         let created_at = from_micros(to_micros(SystemTime::now()));
         Box::pin(async move {
             self.store.insert_token(&token, user.id, created_at).await?;
@@ -145,7 +122,7 @@ impl TokenStrategy for DatabaseStrategy {
         token: &'a str,
     ) -> StoreFuture<'a, Option<Claims>> {
         Box::pin(async move {
-            if !plausible(token) {
+            if !is_opaque_token(token) {
                 return Ok(None);
             }
             let lifetime = manager.expiry();
@@ -164,7 +141,7 @@ impl TokenStrategy for DatabaseStrategy {
 
     fn destroy_token<'a>(&'a self, _manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            if plausible(token) {
+            if is_opaque_token(token) {
                 self.store.delete_token(token).await?;
             }
             Ok(())
@@ -481,6 +458,7 @@ mod postgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::OPAQUE_TOKEN_LEN;
 
     #[test]
     fn timestamps_are_written_and_read_as_sqlalchemy_does() {
@@ -524,14 +502,14 @@ mod tests {
 
     #[test]
     fn tokens_are_token_urlsafe() {
-        let (a, b) = (new_token(), new_token());
+        let (a, b) = (opaque_token(), opaque_token());
         assert_ne!(a, b);
-        assert_eq!(a.len(), ACCESS_TOKEN_LEN);
-        assert!(plausible(&a) && plausible(&b));
-        assert!(!plausible(""));
-        assert!(!plausible(&"a".repeat(44)));
-        assert!(!plausible("abc.def"));
-        assert!(!plausible("abc=="));
-        assert!(!plausible("ab c"));
+        assert_eq!(a.len(), OPAQUE_TOKEN_LEN);
+        assert!(is_opaque_token(&a) && is_opaque_token(&b));
+        assert!(!is_opaque_token(""));
+        assert!(!is_opaque_token(&"a".repeat(44)));
+        assert!(!is_opaque_token("abc.def"));
+        assert!(!is_opaque_token("abc=="));
+        assert!(!is_opaque_token("ab c"));
     }
 }

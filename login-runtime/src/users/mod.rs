@@ -68,7 +68,7 @@ pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};
-pub use strategy::{JwtStrategy, TokenStrategy};
+pub use strategy::{JwtStrategy, OPAQUE_TOKEN_LEN, TokenStrategy};
 pub use tokens::{AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 
 /// Loads the user of an access token's subject (a UUID) from the store.

@@ -14,8 +14,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use uuid::Uuid;
 
@@ -23,7 +21,7 @@ use super::model::User;
 use super::revocation::{RevocationStore, TokenStatus};
 use super::service::TOKEN_LIFETIME;
 use super::store::{StoreError, StoreFuture};
-use super::strategy::TokenStrategy;
+use super::strategy::{TokenStrategy, is_opaque_token, opaque_token};
 use crate::checks::MAX_LEEWAY_SECS;
 use crate::config::ConfigError;
 use crate::manager::LoginManager;
@@ -37,9 +35,6 @@ const USER_TOKENS_PREFIX: &str = "fastapi_users_user_tokens:";
 const REVOKED_PREFIX: &str = "fastapi_users_revoked:";
 /// Per-user "not before" times of JWTs.
 const NOT_BEFORE_PREFIX: &str = "fastapi_users_not_before:";
-/// The length of `secrets.token_urlsafe()`: 32 random bytes in unpadded base64url.
-const TOKEN_LEN: usize = 43;
-
 /// A Redis connection (auto-reconnecting, multiplexed, cheap to clone) and a JWT
 /// [`RevocationStore`] on it. Share one Redis between all instances: a logout or password change
 /// on one is seen by the others on their next request.
@@ -242,19 +237,10 @@ impl RedisStrategy {
     }
 }
 
-/// Whether `token` could be one of ours (or FastAPI Users'): 1 to 43 base64url characters.
-fn plausible(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= TOKEN_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl TokenStrategy for RedisStrategy {
     fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
         Box::pin(async move {
-            let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+            let token = opaque_token();
             let key = self.key(&token);
             let lifetime = manager.expiry().as_secs().max(1);
             let now = now();
@@ -296,7 +282,7 @@ impl TokenStrategy for RedisStrategy {
         token: &'a str,
     ) -> StoreFuture<'a, Option<Claims>> {
         Box::pin(async move {
-            if !plausible(token) {
+            if !is_opaque_token(token) {
                 return Ok(None);
             }
             let key = self.key(token);
@@ -322,7 +308,7 @@ impl TokenStrategy for RedisStrategy {
 
     fn destroy_token<'a>(&'a self, _manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            if !plausible(token) {
+            if !is_opaque_token(token) {
                 return Ok(());
             }
             // Its entry in the user's index goes on the next login, or with the index.
@@ -369,18 +355,21 @@ impl TokenStrategy for RedisStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::OPAQUE_TOKEN_LEN;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
-    fn only_base64url_tokens_up_to_43_chars_are_plausible() {
+    fn only_base64url_tokens_up_to_43_chars_are_is_opaque_token() {
         let token = URL_SAFE_NO_PAD.encode([0xfb_u8; 32]);
-        assert_eq!(token.len(), TOKEN_LEN);
-        assert!(plausible(&token));
-        assert!(plausible("abc-_XYZ019"));
-        assert!(!plausible(""));
-        assert!(!plausible(&format!("{token}A")));
-        assert!(!plausible("abc+/"));
-        assert!(!plausible("abc="));
-        assert!(!plausible("key:*"));
-        assert!(!plausible("tökén"));
+        assert_eq!(token.len(), OPAQUE_TOKEN_LEN);
+        assert!(is_opaque_token(&token));
+        assert!(is_opaque_token("abc-_XYZ019"));
+        assert!(!is_opaque_token(""));
+        assert!(!is_opaque_token(&format!("{token}A")));
+        assert!(!is_opaque_token("abc+/"));
+        assert!(!is_opaque_token("abc="));
+        assert!(!is_opaque_token("key:*"));
+        assert!(!is_opaque_token("tökén"));
     }
 }

@@ -100,6 +100,28 @@ impl TokenStrategy for JwtStrategy {
     }
 }
 
+/// The length of an opaque token: 32 random bytes in unpadded base64url, as Python's
+/// `secrets.token_urlsafe()` makes them for FastAPI Users' database and Redis strategies.
+pub const OPAQUE_TOKEN_LEN: usize = 43;
+
+/// A new opaque token (32 bytes from the OS-seeded thread generator).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn opaque_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Whether `token` could be an opaque token (unpadded base64url, at most 43 characters): anything
+/// else is refused without a lookup.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn is_opaque_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= OPAQUE_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The manager's token reader: the bearer backend's strategy for the header, the cookie
 /// backend's for the cookie.
 pub(crate) struct Backends {
