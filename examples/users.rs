@@ -110,7 +110,10 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
     } else {
         return Err(ConfigError::new(
             "DATABASE_URL",
-            format!("`{url}` is neither a sqlite:// nor a postgres:// URL"),
+            format!(
+                "the scheme `{}` is neither sqlite:// nor postgres://",
+                url.split_once(':').map_or(url.as_str(), |(scheme, _)| scheme)
+            ),
         ));
     };
     let redis = match std::env::var("REDIS_URL") {

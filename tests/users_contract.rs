@@ -1672,6 +1672,11 @@ fn users_command(dir: &TempDir, database_url: &str, secret: &str) -> Command {
         .env("PORT", free_port().to_string())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        // Plain JWTs, whatever the environment of the test run says.
+        .env_remove("REDIS_URL")
+        .env_remove("BEARER_STRATEGY")
+        .env_remove("COOKIE_STRATEGY")
+        .env_remove("JWT_REVOCATION")
         .stdin(Stdio::null());
     cmd
 }
@@ -1850,12 +1855,21 @@ async fn binary_without_a_secret_warns_and_serves_with_a_random_one() {
 #[test]
 fn binary_refuses_a_database_url_it_cannot_serve() {
     let dir = TempDir::new();
-    for url in ["mysql://x", "postgres-but-not-really"] {
+    for url in [
+        "mysql://x",
+        "postgres-but-not-really",
+        "mysql://ann:s3cret@db/app",
+        "postgres://ann:s3cret@127.0.0.1:1/app",
+    ] {
         let (status, _, stderr) = run(users_command(&dir, url, CLI_SECRET), &dir);
         assert!(!status.success(), "{url}: exits non-zero");
         assert!(
             stderr.contains("DATABASE_URL"),
             "{url}: names DATABASE_URL:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret"),
+            "{url}: the password is not shown:\n{stderr}"
         );
     }
 }

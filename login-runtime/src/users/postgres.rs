@@ -3,13 +3,13 @@
 
 use std::str::FromStr;
 
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Row};
 use uuid::Uuid;
 
 use super::model::{User, UserPatch};
 use super::revocation::{RevocationStore, TokenStatus};
-use super::store::{StoreError, StoreFuture, UserStore};
+use super::store::{StoreError, StoreFuture, UserStore, redact_password};
 use crate::config::ConfigError;
 use crate::token::now;
 
@@ -49,14 +49,23 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to a `postgres://` URL and migrates; the error names `DATABASE_URL`.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| ConfigError::new("DATABASE_URL", format!("`{url}` is not a PostgreSQL URL: {e}")))?;
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            let url = redact_password(url);
+            ConfigError::new("DATABASE_URL", format!("`{url}` is not a PostgreSQL URL: {e}"))
+        })?;
         Self::connect_with(options, url).await
     }
 
     /// Connects with options built by hand (a schema of its own: `.options([("search_path", …)])`).
     pub async fn connect_with(options: PgConnectOptions, url_for_errors: &str) -> Result<Self, ConfigError> {
+        let url_for_errors = &redact_password(url_for_errors);
         let bad = |problem: String| ConfigError::new("DATABASE_URL", problem);
+        // One plain connection first: a server that is down fails start-up at once, where the
+        // pool would retry until its acquire timeout.
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| bad(format!("cannot connect to `{url_for_errors}`: {e}")))?;
+        probe.close().await.map_err(|e| bad(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect_with(options)

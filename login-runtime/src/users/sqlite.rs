@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::model::{User, UserPatch};
 use super::revocation::{RevocationStore, TokenStatus};
-use super::store::{StoreError, StoreFuture, UserStore};
+use super::store::{StoreError, StoreFuture, UserStore, redact_password};
 use crate::config::ConfigError;
 use crate::token::now;
 
@@ -62,8 +62,9 @@ impl SqliteStore {
     /// `DATABASE_URL`.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
         let bad = |problem: String| ConfigError::new("DATABASE_URL", problem);
+        let shown = redact_password(url);
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| bad(format!("`{url}` is not a SQLite URL: {e}")))?
+            .map_err(|e| bad(format!("`{shown}` is not a SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10));
@@ -71,12 +72,12 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|e| bad(format!("cannot open `{url}`: {e}")))?;
+            .map_err(|e| bad(format!("cannot open `{shown}`: {e}")))?;
         let store = Self { pool };
         store
             .migrate()
             .await
-            .map_err(|e| bad(format!("cannot migrate `{url}`: {e}")))?;
+            .map_err(|e| bad(format!("cannot migrate `{shown}`: {e}")))?;
         Ok(store)
     }
 

@@ -174,3 +174,51 @@ impl UserStore for MemoryStore {
         Box::pin(async move { Ok(existed) })
     }
 }
+
+/// `url` with its password (user-info or `password=` parameter) replaced by `***`, for error
+/// messages: a database URL may carry a secret.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail: Vec<String> = tail
+        .split('&')
+        .map(|part| match part.split_once("password=") {
+            Some((before, _)) => format!("{before}password=***"),
+            None => part.to_owned(),
+        })
+        .collect();
+    format!("{scheme}://{authority}{}", tail.join("&"))
+}
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        for (url, shown) in [
+            (
+                "postgres://ann:s3cret@db:5432/app",
+                "postgres://ann:***@db:5432/app",
+            ),
+            (
+                "postgres://db/app?user=ann&password=s3cret",
+                "postgres://db/app?user=ann&password=***",
+            ),
+            ("postgres://ann@db/app", "postgres://ann@db/app"),
+            ("sqlite://users.db", "sqlite://users.db"),
+        ] {
+            assert_eq!(redact_password(url), shown);
+        }
+    }
+}
