@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
-use login_runtime::{AccessToken, LoginManager, attach_user, protected, user_loader};
+use login_runtime::{
+    AccessToken, LoginManager, ReadFuture, TokenRead, TokenReader, Transport, attach_user, protected,
+    user_loader,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use support::{Req, Via};
@@ -320,5 +323,48 @@ async fn managers_with_different_keys_do_not_accept_each_others_tokens() {
             via.send(Req::get("/items/1").bearer(&from_first)).await.status,
             StatusCode::OK
         );
+    }
+}
+
+/// A token reader that loads the member itself, as a revocation check joined with the user row
+/// does: the extractor then skips the loader (here: a database that is down).
+struct LoadingReader;
+
+impl TokenReader for LoadingReader {
+    fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, _from: Transport) -> ReadFuture<'a> {
+        let claims = manager.decode(token).ok();
+        Box::pin(async move {
+            Ok(claims.map(|claims| {
+                let member = Member {
+                    id: 7,
+                    name: format!("loaded by the reader for {}", claims.sub),
+                };
+                TokenRead {
+                    claims,
+                    user: Some(Box::new(member) as Box<dyn std::any::Any + Send>),
+                }
+            }))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_user_the_token_reader_loaded_skips_the_loader() {
+    let state = AppState {
+        manager: LoginManager::builder()
+            .secret(SECRET)
+            .token_reader(Arc::new(LoadingReader))
+            .build()
+            .unwrap(),
+        db: Db::default(),
+    };
+    state.db.down.store(true, Ordering::SeqCst);
+    let token = token(&state, "7");
+    for via in Via::both(app(state)).await {
+        let res = via.send(Req::get("/custom").bearer(&token)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}: {}", via.name(), res.text());
+        assert_eq!(res.text(), "loaded by the reader for 7", "{}", via.name());
+        let anonymous = via.send(Req::get("/custom")).await;
+        assert_eq!(anonymous.status, StatusCode::IM_A_TEAPOT, "{}", via.name());
     }
 }

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use crate::guard::{Admission, Guard, NoGuard};
 use crate::loader::{BoxError, LoadUser};
 use crate::manager::LoginManager;
-use crate::reader::Transport;
+use crate::reader::{TokenRead, Transport};
 use crate::rejection::AuthRejection;
 use crate::token::Claims;
 
@@ -61,13 +61,14 @@ async fn read_token(
     manager: &LoginManager,
     token: &str,
     from: Transport,
-) -> Result<Option<Claims>, BoxError> {
+) -> Result<Option<TokenRead>, BoxError> {
     match &manager.inner.reader {
         Some(reader) => reader.read(manager, token, from).await,
         None => Ok(manager
             .decode(token)
             .inspect_err(|error| tracing::debug!(%error, "token refused"))
-            .ok()),
+            .ok()
+            .map(TokenRead::from)),
     }
 }
 
@@ -83,8 +84,8 @@ where
     for (token, from) in [(header, Transport::Header), (cookie, Transport::Cookie)] {
         let Some(token) = token else { continue };
         match read_token(manager, token, from).await {
-            Ok(Some(claims)) => {
-                verified = Some(claims);
+            Ok(Some(read)) => {
+                verified = Some(read);
                 break;
             }
             Ok(None) => {}
@@ -94,13 +95,18 @@ where
             }
         }
     }
-    let Some(claims) = verified else {
+    let Some(TokenRead { claims, user }) = verified else {
         return Outcome::Anonymous;
     };
     if !claims.has_scopes(G::SCOPES) {
         return Outcome::Forbidden;
     }
-    match U::load(&claims.sub, state).await {
+    // The reader's user, when it loaded one of this type; else the loader's.
+    let loaded = match user.and_then(|user| user.downcast::<U>().ok()) {
+        Some(user) => Ok(Some(*user)),
+        None => U::load(&claims.sub, state).await.map_err(Into::into),
+    };
+    match loaded {
         Ok(Some(user)) => match G::admit(&user) {
             Admission::Admit => Outcome::User(user, claims),
             Admission::Unauthenticated => Outcome::Anonymous,
@@ -108,7 +114,7 @@ where
         },
         Ok(None) => Outcome::Anonymous,
         Err(error) => {
-            let error: BoxError = error.into();
+            let error: BoxError = error;
             tracing::error!(%error, user_type = std::any::type_name::<U>(), "user loader failed");
             Outcome::LoaderFailed
         }

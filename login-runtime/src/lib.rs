@@ -82,7 +82,7 @@ pub use guard::{AccountStatus, Admission, Guard, NoGuard, Requirements};
 pub use jsonwebtoken::Algorithm;
 pub use loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
 pub use manager::LoginManager;
-pub use reader::{ReadFuture, TokenReader, Transport};
+pub use reader::{ReadFuture, TokenRead, TokenReader, Transport};
 pub use rejection::{
     AuthRejection, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, insufficient_scope, invalid_credentials,
 };

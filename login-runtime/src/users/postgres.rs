@@ -271,6 +271,38 @@ impl RevocationStore for PostgresStore {
             })
         })
     }
+
+    fn status_with_user<'a>(
+        &'a self,
+        token_id: &'a str,
+        user: Uuid,
+    ) -> StoreFuture<'a, (TokenStatus, Option<User>)> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                ", EXISTS (SELECT 1 FROM token_denylist WHERE token_id = $1 AND expires_at >= $2) AS revoked, \
+                 (SELECT not_before FROM token_not_before WHERE user_id = $3) AS not_before \
+                 FROM \"user\" WHERE id = $3"
+            ))
+            .bind(token_id)
+            .bind(seconds(now()))
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            let Some(row) = row else {
+                // No such user: the token is useless anyway (the loader answers 401).
+                return Ok((TokenStatus::default(), None));
+            };
+            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
+            let status = TokenStatus {
+                revoked: row.try_get("revoked").map_err(backend)?,
+                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
+            };
+            Ok((status, Some(row_to_user(&row)?)))
+        })
+    }
 }
 
 /// Seconds as SQL's `BIGINT`.

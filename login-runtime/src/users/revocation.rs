@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::model::User;
 use super::store::StoreFuture;
 use crate::token::now;
 
@@ -32,6 +33,15 @@ pub trait RevocationStore: Send + Sync + 'static {
     fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()>;
     /// The token's and its user's status, in one lookup.
     fn status<'a>(&'a self, token_id: &'a str, user: Uuid) -> StoreFuture<'a, TokenStatus>;
+    /// [`status`](Self::status) and the user's row, in one lookup where the store keeps the
+    /// users too (SQLite, PostgreSQL); by default the status alone.
+    fn status_with_user<'a>(
+        &'a self,
+        token_id: &'a str,
+        user: Uuid,
+    ) -> StoreFuture<'a, (TokenStatus, Option<User>)> {
+        Box::pin(async move { Ok((self.status(token_id, user).await?, None)) })
+    }
 }
 
 /// The id a token is revoked under: the hex SHA-256 of the whole token, so the deny-list holds

@@ -273,6 +273,39 @@ impl RevocationStore for SqliteStore {
             })
         })
     }
+
+    fn status_with_user<'a>(
+        &'a self,
+        token_id: &'a str,
+        user: Uuid,
+    ) -> StoreFuture<'a, (TokenStatus, Option<User>)> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                ", EXISTS (SELECT 1 FROM token_denylist WHERE token_id = ? AND expires_at >= ?) AS revoked, \
+                 (SELECT not_before FROM token_not_before WHERE user_id = ?) AS not_before \
+                 FROM user WHERE id = ?"
+            ))
+            .bind(token_id)
+            .bind(seconds(now()))
+            .bind(user.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            let Some(row) = row else {
+                // No such user: the token is useless anyway (the loader answers 401).
+                return Ok((TokenStatus::default(), None));
+            };
+            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
+            let status = TokenStatus {
+                revoked: row.try_get("revoked").map_err(backend)?,
+                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
+            };
+            Ok((status, Some(row_to_user(&row)?)))
+        })
+    }
 }
 
 /// Seconds as SQL's `BIGINT`.

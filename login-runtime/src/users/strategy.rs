@@ -3,6 +3,7 @@
 //! keep opaque tokens. The bearer backend (`/auth/jwt`) and the cookie backend (`/auth/cookie`)
 //! each have one.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use super::revocation::{RevocationStore, token_id};
 use super::store::{StoreError, StoreFuture};
 use super::tokens;
 use crate::manager::LoginManager;
-use crate::reader::{ReadFuture, TokenReader, Transport};
+use crate::reader::{ReadFuture, TokenRead, TokenReader, Transport};
 use crate::token::{Claims, now};
 
 /// How a backend makes, reads and destroys tokens. Every method gets the access-token manager
@@ -23,6 +24,20 @@ pub trait TokenStrategy: Send + Sync + 'static {
     /// The claims of a good token (`sub` is the user id); `None` for any other.
     fn read_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str)
     -> StoreFuture<'a, Option<Claims>>;
+    /// [`read_token`](Self::read_token), and the user when the strategy loads it in the same lookup
+    /// (the extractor then skips the user loader). By default, no user.
+    fn read_token_and_user<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        token: &'a str,
+    ) -> StoreFuture<'a, Option<(Claims, Option<User>)>> {
+        Box::pin(async move {
+            Ok(self
+                .read_token(manager, token)
+                .await?
+                .map(|claims| (claims, None)))
+        })
+    }
     /// Logs `token` out.
     fn destroy_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()>;
     /// Kills every token of `user` made before now (a password change or reset).
@@ -61,22 +76,37 @@ impl TokenStrategy for JwtStrategy {
         manager: &'a LoginManager,
         token: &'a str,
     ) -> StoreFuture<'a, Option<Claims>> {
+        Box::pin(async move {
+            Ok(self
+                .read_token_and_user(manager, token)
+                .await?
+                .map(|(claims, _)| claims))
+        })
+    }
+
+    /// With revocation on, the token's status comes with the user row in one lookup where the
+    /// store can join them (SQLite, PostgreSQL): no round trip beyond the one the user costs.
+    fn read_token_and_user<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        token: &'a str,
+    ) -> StoreFuture<'a, Option<(Claims, Option<User>)>> {
         let claims = manager.decode(token).ok();
         Box::pin(async move {
             let Some(claims) = claims else { return Ok(None) };
             let Some(revocations) = &self.revocations else {
-                return Ok(Some(claims));
+                return Ok(Some((claims, None)));
             };
             let Ok(user) = Uuid::parse_str(&claims.sub) else {
                 return Ok(None);
             };
-            let status = revocations.status(&token_id(token), user).await?;
+            let (status, user) = revocations.status_with_user(&token_id(token), user).await?;
             // FastAPI Users writes no `iat`: its tokens were made `lifetime` before `exp`.
             let issued = claims
                 .iat
                 .unwrap_or(claims.exp.saturating_sub(manager.expiry().as_secs()));
             let refused = status.revoked || status.not_before.is_some_and(|not_before| issued < not_before);
-            Ok((!refused).then_some(claims))
+            Ok((!refused).then_some((claims, user)))
         })
     }
 
@@ -140,6 +170,12 @@ impl Backends {
 
 impl TokenReader for Arc<Backends> {
     fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a> {
-        Box::pin(async move { Ok(self.of(from).read_token(manager, token).await?) })
+        Box::pin(async move {
+            let read = self.of(from).read_token_and_user(manager, token).await?;
+            Ok(read.map(|(claims, user)| TokenRead {
+                claims,
+                user: user.map(|user| Box::new(user) as Box<dyn Any + Send>),
+            }))
+        })
     }
 }
