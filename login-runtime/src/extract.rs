@@ -80,9 +80,11 @@ where
     G: Guard<U>,
 {
     let mut verified = None;
-    let [header, cookie] = manager.tokens_in(parts);
-    for (token, from) in [(header, Transport::Header), (cookie, Transport::Cookie)] {
-        let Some(token) = token else { continue };
+    // The cookie is parsed only when the header gave no good token.
+    for from in [Transport::Header, Transport::Cookie] {
+        let Some(token) = manager.token_in(parts, from) else {
+            continue;
+        };
         match read_token(manager, token, from).await {
             Ok(Some(read)) => {
                 verified = Some(read);

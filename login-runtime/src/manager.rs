@@ -9,6 +9,7 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::config::LoginManagerBuilder;
+use crate::reader::Transport;
 
 pub(crate) type ResponseFn = fn() -> Response;
 
@@ -97,16 +98,22 @@ impl LoginManager {
     /// A request may carry both; the extractors try them in this order, so a stale cookie does not
     /// hide a good header.
     pub fn tokens_in<'a>(&self, parts: &'a Parts) -> [Option<&'a str>; 2] {
-        let header = if self.inner.header {
-            crate::transport::bearer_token(&parts.headers)
-        } else {
-            None
-        };
-        let cookie = match &self.inner.cookie {
-            Some(name) => crate::transport::cookie_value(&parts.headers, name),
-            None => None,
-        };
-        [header, cookie]
+        [
+            self.token_in(parts, Transport::Header),
+            self.token_in(parts, Transport::Cookie),
+        ]
+    }
+
+    /// The request's token on one transport, if the manager reads that transport.
+    pub(crate) fn token_in<'a>(&self, parts: &'a Parts, from: Transport) -> Option<&'a str> {
+        match from {
+            Transport::Header if self.inner.header => crate::transport::bearer_token(&parts.headers),
+            Transport::Cookie => {
+                let name = self.inner.cookie.as_deref()?;
+                crate::transport::cookie_value(&parts.headers, name)
+            }
+            _ => None,
+        }
     }
 
     /// The response for an unauthenticated request: the manager's own, or 401 with
