@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use login_runtime::{AccessToken, LoginManager, login_config, protected, user_loader};
+use login_runtime::{AccessToken, CsrfGuard, LoginManager, login_config, protected, user_loader};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -127,6 +127,7 @@ async fn login(
 }
 
 async fn cookie_login(
+    _: CsrfGuard,
     State(manager): State<LoginManager>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, LoginError> {

@@ -11,6 +11,7 @@
 //! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
 //! process). Reset and verify tokens are "mailed" to stdout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -20,7 +21,7 @@ use login_runtime::ConfigError;
 use login_runtime::protected;
 use login_runtime::users::{
     AccessTokenStore, CreateUser, DatabaseStrategy, PostgresStore, RedisStore, RedisStrategy,
-    RevocationStore, SqliteStore, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,
+    RevocationStore, SqliteStore, Throttle, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,
     method_not_allowed, not_found,
 };
 use serde_json::{Value, json};
@@ -95,6 +96,10 @@ pub fn app(users: Users) -> Router {
 /// - `JWT_REVOCATION`: `on` (the default) or `off` (FastAPI Users' behaviour: a JWT lives until
 ///   it expires).
 /// - `REDIS_URL`: needed by the `redis` strategy; when set, JWT revocations are kept there.
+/// - `TRUSTED_PROXIES`: how many proxies of yours in front append to `X-Forwarded-For` (default
+///   0: the header is ignored, and the login throttle keys on the connection's peer address).
+/// - `CSRF_TRUSTED_ORIGINS`: comma-separated origins (`https://app.example.com`) whose pages may
+///   send cookie-authenticated, state-changing requests besides the server's own host.
 pub async fn users_from_env() -> Result<Users, ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
     let (store, revocations, tokens): (
@@ -121,6 +126,20 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
         Err(_) => None,
     };
     let mut builder = Users::builder(store).hooks(StdoutMail);
+    if let Ok(hops) = std::env::var("TRUSTED_PROXIES") {
+        let hops = hops.trim().parse::<usize>().map_err(|_| {
+            ConfigError::new("TRUSTED_PROXIES", format!("`{hops}` is not a number of proxies"))
+        })?;
+        builder = builder.throttle(Throttle::default().trusted_proxies(hops));
+    }
+    for origin in std::env::var("CSRF_TRUSTED_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if !origin.trim().is_empty() {
+            builder = builder.csrf_trusted_origin(origin.trim());
+        }
+    }
     match env_choice("JWT_REVOCATION", &["on", "off"])?.as_str() {
         "off" => {}
         _ => {
@@ -160,11 +179,17 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
             builder.cookie_strategy(strategy)
         };
     }
-    if std::env::var_os("SECRET").is_some() {
-        return builder.secret_from_env("SECRET").build();
-    }
-    tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
-    builder.secret(rand::random::<[u8; 32]>()).build()
+    let built = if std::env::var_os("SECRET").is_some() {
+        builder.secret_from_env("SECRET").build()
+    } else {
+        tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
+        builder.secret(rand::random::<[u8; 32]>()).build()
+    };
+    // Name the variable the operator set rather than the builder's method.
+    built.map_err(|e| match e.setting() {
+        "csrf_trusted_origin" => ConfigError::new("CSRF_TRUSTED_ORIGINS", e.to_string()),
+        _ => e,
+    })
 }
 
 /// The value of `var`, one of `choices` (the first when unset); the error names `var`.
@@ -194,7 +219,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
             tracing::info!("serving on http://{}", listener.local_addr()?);
-            axum::serve(listener, app(users)).await?;
+            // The peer address is what the login throttle's backoff is keyed on.
+            let service = app(users).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await?;
         }
         Command::CreateUser {
             email,

@@ -44,7 +44,7 @@ where
     let (mut parts, body) = request.into_parts();
     let user = match authenticate::<S, U, NoGuard>(&parts, &state, &manager).await {
         Outcome::User(user, _) => Some(user),
-        Outcome::Anonymous | Outcome::Forbidden => None,
+        Outcome::Anonymous | Outcome::Forbidden | Outcome::CrossSite => None,
         Outcome::LoaderFailed => return AuthRejection::LoaderFailed.into_response(),
     };
     parts.extensions.insert(user);

@@ -102,7 +102,10 @@ pub struct LoginManagerBuilder {
     issuer: Option<String>,
     audience: Option<String>,
     secure_cookies: bool,
+    csrf_check: bool,
+    csrf_trusted: Vec<String>,
     max_token_len: usize,
+    max_lifetime: Option<Duration>,
     unauthenticated: Option<ResponseFn>,
     forbidden: Option<ResponseFn>,
     reader: Option<Arc<dyn TokenReader>>,
@@ -121,7 +124,10 @@ impl Default for LoginManagerBuilder {
             issuer: None,
             audience: None,
             secure_cookies: true,
+            csrf_check: true,
+            csrf_trusted: Vec::new(),
             max_token_len: crate::token::MAX_TOKEN_LEN,
+            max_lifetime: None,
             unauthenticated: None,
             forbidden: None,
             reader: None,
@@ -214,9 +220,48 @@ impl LoginManagerBuilder {
         self
     }
 
+    /// Check that state-changing requests authenticated by the cookie come from this site
+    /// (default `true`; see [`LoginManager::csrf_allows`] for the rules). Bearer requests are
+    /// never checked. Turn it off only where other protection covers the cookie.
+    pub fn csrf_check(mut self, on: bool) -> Self {
+        self.csrf_check = on;
+        self
+    }
+
+    /// An origin (`https://app.example.com`, `http://localhost:3000`) whose pages may send
+    /// cookie-authenticated, state-changing requests besides the server's own host: a front end
+    /// served from another origin, or the public origin of a proxy that rewrites `Host`.
+    /// Repeat for several.
+    ///
+    /// ```
+    /// let manager = login_runtime::LoginManager::builder()
+    ///     .secret([7u8; 32])
+    ///     .cookie("access-token")
+    ///     .csrf_trusted_origin("https://app.example.com")
+    ///     .build()?;
+    /// # Ok::<(), login_runtime::ConfigError>(())
+    /// ```
+    pub fn csrf_trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.csrf_trusted.push(origin.into());
+        self
+    }
+
     /// Refuse tokens longer than this many bytes before parsing them (default 8 KiB).
     pub fn max_token_len(mut self, bytes: usize) -> Self {
         self.max_token_len = bytes;
+        self
+    }
+
+    /// Refuse tokens that live longer than this: `exp − iat` above it or, in a token without
+    /// `iat` (FastAPI Users writes none), an `exp` further than this and the leeway from now.
+    /// [`create_access_token`](LoginManager::create_access_token) refuses to make such a token
+    /// too. At least [`expiry`](Self::expiry).
+    ///
+    /// Off by default: fastapi-login and PyJWT accept whatever lifetime the issuer signed (tokens
+    /// of 50 years included), and so does this crate unless told otherwise. Every `exp` beyond the
+    /// year 9999 is refused regardless ([`MAX_EXP`](crate::MAX_EXP)).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
         self
     }
 
@@ -263,6 +308,16 @@ impl LoginManagerBuilder {
         if self.max_token_len < 64 {
             return Err(ConfigError::new("max_token_len", "must be at least 64 bytes"));
         }
+        if self.max_lifetime.is_some_and(|max| max < self.expiry) {
+            return Err(ConfigError::new(
+                "max_lifetime",
+                "is shorter than `expiry`: the manager would refuse its own tokens",
+            ));
+        }
+        let trusted = (self.csrf_trusted.iter())
+            .map(|o| crate::csrf::parse_origin(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|p| ConfigError::new("csrf_trusted_origin", p))?;
         let (encoding_key, decoding_key) = self.keys()?;
 
         let mut validation = Validation::new(self.algorithm);
@@ -293,7 +348,12 @@ impl LoginManagerBuilder {
             issuer: self.issuer,
             audience: self.audience,
             secure_cookies: self.secure_cookies,
+            csrf: crate::csrf::CsrfPolicy {
+                enabled: self.csrf_check,
+                trusted,
+            },
             max_token_len: self.max_token_len,
+            max_lifetime: self.max_lifetime.map(|max| max.as_secs()),
             unauthenticated: self.unauthenticated,
             forbidden: self.forbidden,
             reader: self.reader,

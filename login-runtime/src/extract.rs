@@ -53,6 +53,8 @@ pub(crate) enum Outcome<U> {
     User(U, Claims),
     Anonymous,
     Forbidden,
+    /// Only a cookie, on a state-changing request from another site: refused (CSRF).
+    CrossSite,
     LoaderFailed,
 }
 
@@ -80,11 +82,16 @@ where
     G: Guard<U>,
 {
     let mut verified = None;
+    let mut cross_site = false;
     // The cookie is parsed only when the header gave no good token.
     for from in [Transport::Header, Transport::Cookie] {
         let Some(token) = manager.token_in(parts, from) else {
             continue;
         };
+        if from == Transport::Cookie && !manager.csrf_allows(parts) {
+            cross_site = true;
+            continue;
+        }
         match read_token(manager, token, from).await {
             Ok(Some(read)) => {
                 verified = Some(read);
@@ -98,7 +105,11 @@ where
         }
     }
     let Some(TokenRead { claims, user }) = verified else {
-        return Outcome::Anonymous;
+        return if cross_site {
+            Outcome::CrossSite
+        } else {
+            Outcome::Anonymous
+        };
     };
     if !claims.has_scopes(G::SCOPES) {
         return Outcome::Forbidden;
@@ -144,6 +155,7 @@ where
                 G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response()),
             )),
             Outcome::Forbidden => Err(AuthRejection::Forbidden(manager.forbidden_response())),
+            Outcome::CrossSite => Err(AuthRejection::Forbidden(crate::rejection::cross_site_refused())),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }
     }
@@ -168,7 +180,7 @@ where
                 claims,
                 guard: PhantomData,
             })),
-            Outcome::Anonymous | Outcome::Forbidden => Ok(None),
+            Outcome::Anonymous | Outcome::Forbidden | Outcome::CrossSite => Ok(None),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }
     }

@@ -56,6 +56,7 @@ mod attach;
 pub mod checks;
 mod config;
 mod cookie;
+mod csrf;
 mod extract;
 mod guard;
 mod loader;
@@ -77,6 +78,7 @@ pub mod __private;
 
 pub use attach::attach_user;
 pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
+pub use csrf::CsrfGuard;
 pub use extract::Authenticated;
 pub use guard::{AccountStatus, Admission, Guard, NoGuard, Requirements};
 pub use jsonwebtoken::Algorithm;
@@ -84,8 +86,9 @@ pub use loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
 pub use manager::LoginManager;
 pub use reader::{ReadFuture, TokenRead, TokenReader, Transport};
 pub use rejection::{
-    AuthRejection, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, insufficient_scope, invalid_credentials,
+    AuthRejection, CROSS_SITE_REFUSED, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, cross_site_refused,
+    insufficient_scope, invalid_credentials,
 };
-pub use token::{AccessToken, Claims, MAX_TOKEN_LEN, TokenError};
+pub use token::{AccessToken, Claims, MAX_EXP, MAX_TOKEN_LEN, TokenError};
 
 pub use login_macros::{login_config, protected, user_loader};

@@ -47,7 +47,9 @@ pub(crate) struct Inner {
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Option<String>,
     pub(crate) secure_cookies: bool,
+    pub(crate) csrf: crate::csrf::CsrfPolicy,
     pub(crate) max_token_len: usize,
+    pub(crate) max_lifetime: Option<u64>,
     pub(crate) unauthenticated: Option<ResponseFn>,
     pub(crate) forbidden: Option<ResponseFn>,
     pub(crate) reader: Option<Arc<dyn crate::reader::TokenReader>>,
@@ -116,6 +118,31 @@ impl LoginManager {
         }
     }
 
+    /// Whether the request's cookie may authenticate it: `true` for safe methods (`GET`, `HEAD`,
+    /// `OPTIONS`, `TRACE`), with the check turned off, and for requests from this site; `false`
+    /// for a state-changing request a browser sent from another site. The extractors call it
+    /// before reading the cookie; call it yourself in an unauthenticated route that sets the
+    /// cookie (a cookie login form), against login CSRF.
+    ///
+    /// The rules (OWASP CSRF cheat sheet): `Sec-Fetch-Site: same-origin` or `none` passes;
+    /// `same-site`/`cross-site` pass only from a
+    /// [trusted origin](crate::LoginManagerBuilder::csrf_trusted_origin); without
+    /// `Sec-Fetch-Site`, an `Origin` must name the request's host or a trusted origin; a request
+    /// with neither header (not a browser) passes.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).cookie("t").build()?;
+    /// let forged = Request::post("/users/me").header("sec-fetch-site", "cross-site").body(())?;
+    /// assert!(!manager.csrf_allows(&forged.into_parts().0));
+    /// let own = Request::post("/users/me").header("sec-fetch-site", "same-origin").body(())?;
+    /// assert!(manager.csrf_allows(&own.into_parts().0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn csrf_allows(&self, parts: &Parts) -> bool {
+        self.inner.csrf.allows(parts)
+    }
+
     /// The response for an unauthenticated request: the manager's own, or 401 with
     /// `{"detail":"Invalid credentials"}` and `WWW-Authenticate: Bearer`.
     pub fn unauthenticated_response(&self) -> Response {
@@ -149,6 +176,7 @@ impl fmt::Debug for LoginManager {
             .field("issuer", &i.issuer)
             .field("audience", &i.audience)
             .field("secure_cookies", &i.secure_cookies)
+            .field("csrf", &i.csrf)
             .finish_non_exhaustive()
     }
 }

@@ -9,6 +9,9 @@ use serde_json::json;
 /// The body of an unauthenticated answer, as in fastapi-login.
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
 
+/// The body of the answer to a cookie-authenticated, state-changing request from another site.
+pub const CROSS_SITE_REFUSED: &str = "Cross-site request refused";
+
 /// The body of an insufficient-scope answer.
 pub const INSUFFICIENT_SCOPE: &str = "Not enough permissions";
 
@@ -23,7 +26,8 @@ pub enum AuthRejection {
     Unauthenticated(Response),
     /// A valid token without every scope the route asks for, or a user the route's guard forbids
     /// (not a superuser, not verified): the manager's forbidden response, by default
-    /// [`insufficient_scope`].
+    /// [`insufficient_scope`]. Also a state-changing request from another site that only a
+    /// cookie authenticates: [`cross_site_refused`].
     Forbidden(Response),
     /// The user loader failed (database down…): 500, logged, never swallowed into "anonymous".
     LoaderFailed,
@@ -67,4 +71,16 @@ pub fn insufficient_scope() -> Response {
         HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
     );
     res
+}
+
+/// 403 `{"detail":"Cross-site request refused"}`: a state-changing request a browser sent from
+/// another site, authenticated only by the cookie (see [`LoginManager::csrf_allows`]).
+///
+/// [`LoginManager::csrf_allows`]: crate::LoginManager::csrf_allows
+pub fn cross_site_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({ "detail": CROSS_SITE_REFUSED })),
+    )
+        .into_response()
 }

@@ -14,6 +14,11 @@ use crate::manager::LoginManager;
 /// Tokens longer than this are refused before any parsing (8 KiB).
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// The latest `exp` accepted: 9999-12-31T23:59:59Z, the last second an RFC 3339 date (and Python's
+/// `datetime`, so PyJWT) can express. A larger `exp`, up to `u64::MAX`, would make a token that
+/// never expires; it is refused as [`TokenError::ExpiryOutOfRange`].
+pub const MAX_EXP: u64 = 253_402_300_799;
+
 /// Claims this crate writes itself; [`AccessToken::claim`] cannot override them.
 const RESERVED: &[&str] = &["sub", "exp", "iat", "nbf", "scopes", "iss", "aud"];
 
@@ -108,16 +113,78 @@ pub struct Claims {
     /// Granted scopes; a `scopes` claim that is not an array of strings makes the token invalid.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// `iss`, read only to refuse one that is not a string (RFC 7519 §4.1.1): jsonwebtoken takes
+    /// an array too, and ignores a number when no issuer is configured.
+    #[serde(default, rename = "iss", skip_serializing)]
+    iss_type: StringClaim,
+    /// `aud`, read only to refuse one that is neither a string nor an array of strings (RFC 7519
+    /// §4.1.3): jsonwebtoken ignores a number when no audience is configured.
+    #[serde(default, rename = "aud", skip_serializing)]
+    aud_type: AudienceClaim,
 }
 
-/// Claims types [`LoginManager::decode_with`] checks `iat` on.
+/// A claim that must be a JSON string; deserializing anything else fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StringClaim;
+
+impl<'de> Deserialize<'de> for StringClaim {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = StringClaim;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<StringClaim, E> {
+                Ok(StringClaim)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// `aud`: a JSON string or an array of strings; deserializing anything else fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct AudienceClaim;
+
+impl<'de> Deserialize<'de> for AudienceClaim {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AudienceClaim;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AudienceClaim, E> {
+                Ok(AudienceClaim)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AudienceClaim, A::Error> {
+                while seq.next_element::<StringClaim>()?.is_some() {}
+                Ok(AudienceClaim)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Claims types [`LoginManager::decode_with`] checks `iat` on, and `exp`'s range and the lifetime
+/// on when they expose `exp`.
 pub(crate) trait HasIat {
     fn iat(&self) -> Option<u64>;
+
+    /// `exp`, when the type keeps it (jsonwebtoken has checked it is present and not past).
+    fn exp(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl HasIat for Claims {
     fn iat(&self) -> Option<u64> {
         self.iat
+    }
+
+    fn exp(&self) -> Option<u64> {
+        Some(self.exp)
     }
 }
 
@@ -133,6 +200,8 @@ impl Claims {
             iat: None,
             nbf: None,
             scopes: Vec::new(),
+            iss_type: StringClaim,
+            aud_type: AudienceClaim,
         }
     }
 
@@ -167,6 +236,12 @@ pub enum TokenError {
     CriticalHeader,
     /// `iat` lies in the future beyond the leeway.
     IssuedInFuture,
+    /// `exp` lies beyond [`MAX_EXP`] (year 9999): a token that would never expire.
+    ExpiryOutOfRange,
+    /// The token lives longer than the manager's
+    /// [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime): `exp − iat` above it, or, without
+    /// `iat`, `exp` further from now than it and the leeway. Also refused when creating one.
+    LifetimeTooLong,
     /// An extra claim would override one the crate writes.
     ReservedClaim(String),
     /// Malformed, badly signed, expired, not yet valid, wrong algorithm, issuer or audience, or
@@ -180,6 +255,8 @@ impl fmt::Display for TokenError {
             Self::TooLong => f.write_str("token too long"),
             Self::CriticalHeader => f.write_str("token header has a `crit` parameter"),
             Self::IssuedInFuture => f.write_str("token `iat` is in the future"),
+            Self::ExpiryOutOfRange => f.write_str("token `exp` is beyond the year 9999"),
+            Self::LifetimeTooLong => f.write_str("token lifetime is longer than the maximum"),
             Self::ReservedClaim(c) => write!(f, "claim `{c}` is reserved"),
             Self::Jwt(e) => write!(f, "{e}"),
         }
@@ -218,10 +295,17 @@ impl LoginManager {
             return Err(TokenError::ReservedClaim(reserved.clone()));
         }
         let iat = now();
-        let lifetime = token.expires_in.unwrap_or(self.inner.expiry);
+        let lifetime = token.expires_in.unwrap_or(self.inner.expiry).as_secs();
+        if self.inner.max_lifetime.is_some_and(|max| lifetime > max) {
+            return Err(TokenError::LifetimeTooLong);
+        }
+        let exp = iat.saturating_add(lifetime);
+        if exp > MAX_EXP {
+            return Err(TokenError::ExpiryOutOfRange);
+        }
         let claims = Outgoing {
             sub: &token.sub,
-            exp: iat.saturating_add(lifetime.as_secs()),
+            exp,
             iat,
             scopes: token.scopes.as_deref(),
             iss: self.inner.issuer.as_deref(),
@@ -235,9 +319,11 @@ impl LoginManager {
     ///
     /// On top of jsonwebtoken's checks (signature, the one pinned algorithm, `exp`): tokens over
     /// the size limit are refused unparsed; `exp` and `sub` are required; `nbf` and a future `iat`
-    /// are refused beyond the leeway; a `crit` header is refused; `scopes` must be an array of
-    /// strings; `iss`/`aud` must match when configured, and a token with an `aud` is refused by a
-    /// manager that has none.
+    /// are refused beyond the leeway; an `exp` beyond [`MAX_EXP`] and, when a
+    /// [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime) is set, a longer lifetime are
+    /// refused; a `crit` header is refused; `scopes` must be an array of strings, `iss` a string,
+    /// `aud` a string or an array of strings; `iss`/`aud` must match when configured, and a token
+    /// with an `aud` is refused by a manager that has none.
     pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
         self.decode_with(token, &self.inner.validation)
     }
@@ -255,10 +341,23 @@ impl LoginManager {
         if data.header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
         }
-        if let Some(iat) = data.claims.iat()
-            && iat > now().saturating_add(self.inner.leeway)
-        {
+        let now = now();
+        let iat = data.claims.iat();
+        if iat.is_some_and(|iat| iat > now.saturating_add(self.inner.leeway)) {
             return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(exp) = data.claims.exp() {
+            if exp > MAX_EXP {
+                return Err(TokenError::ExpiryOutOfRange);
+            }
+            if let Some(max) = self.inner.max_lifetime {
+                // Without `iat` (FastAPI Users writes none) the token lives at least until `exp`
+                // from now; the issuer's clock may run ahead by the leeway.
+                let (start, slack) = iat.map_or((now, self.inner.leeway), |iat| (iat, 0));
+                if exp.saturating_sub(start) > max.saturating_add(slack) {
+                    return Err(TokenError::LifetimeTooLong);
+                }
+            }
         }
         Ok(data.claims)
     }
@@ -525,6 +624,139 @@ mod tests {
         ] {
             assert!(m.decode(&hs256(claims.clone())).is_err(), "{claims}");
         }
+    }
+
+    #[test]
+    fn exp_beyond_the_year_9999_is_refused() {
+        let m = manager();
+        for exp in [MAX_EXP + 1, u64::MAX] {
+            let err = m.decode(&hs256(json!({"sub": "a", "exp": exp}))).unwrap_err();
+            assert!(matches!(err, TokenError::ExpiryOutOfRange), "{exp}: {err}");
+        }
+        assert!(m.decode(&hs256(json!({"sub": "a", "exp": MAX_EXP}))).is_ok());
+        let err = m
+            .create_access_token(AccessToken::new("a").expires_in(Duration::MAX))
+            .unwrap_err();
+        assert!(matches!(err, TokenError::ExpiryOutOfRange), "{err}");
+    }
+
+    fn hour_limited() -> LoginManager {
+        LoginManager::builder()
+            .secret(SECRET)
+            .max_lifetime(Duration::from_secs(3600))
+            .leeway(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn max_lifetime_refuses_longer_lived_tokens() {
+        let m = hour_limited();
+        let t = now();
+        for (claims, ok) in [
+            (json!({"sub": "a", "iat": t, "exp": t + 3600}), true),
+            (json!({"sub": "a", "iat": t, "exp": t + 3601}), false),
+            // An old `iat` with a fresh `exp`: the issuer signed a lifetime of years.
+            (json!({"sub": "a", "iat": 1, "exp": t + 60}), false),
+            (json!({"sub": "a", "iat": t - 1800, "exp": t + 1800}), true),
+            // No `iat` (FastAPI Users): judged from now, with the leeway for the issuer's clock.
+            (json!({"sub": "a", "exp": t + 3600 + 30}), true),
+            (json!({"sub": "a", "exp": t + 3600 + 30 + 60}), false),
+        ] {
+            let result = m.decode(&hs256(claims.clone()));
+            assert_eq!(result.is_ok(), ok, "{claims}: {result:?}");
+            if !ok {
+                assert!(matches!(result, Err(TokenError::LifetimeTooLong)), "{claims}");
+            }
+        }
+        assert!(m.decode(&m.create_access_token("a").unwrap()).is_ok());
+        let err = m
+            .create_access_token(AccessToken::new("a").expires_in(Duration::from_secs(3601)))
+            .unwrap_err();
+        assert!(matches!(err, TokenError::LifetimeTooLong), "{err}");
+        // Off by default: a 50-year token (as PyJWT makes them) is accepted.
+        let fifty_years = json!({"sub": "a", "iat": t, "exp": t + 50 * 365 * 86400});
+        assert!(manager().decode(&hs256(fifty_years)).is_ok());
+    }
+
+    #[test]
+    fn max_lifetime_shorter_than_expiry_is_a_config_error() {
+        let err = LoginManager::builder()
+            .secret(SECRET)
+            .expiry(Duration::from_secs(7200))
+            .max_lifetime(Duration::from_secs(3600))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "max_lifetime");
+    }
+
+    #[test]
+    fn iss_and_aud_of_the_wrong_type_are_refused() {
+        let exp = in_an_hour();
+        // With no issuer or audience configured, jsonwebtoken alone would ignore these.
+        for claims in [
+            json!({"sub": "a", "exp": exp, "iss": 42}),
+            json!({"sub": "a", "exp": exp, "iss": ["us"]}),
+            json!({"sub": "a", "exp": exp, "iss": null}),
+            json!({"sub": "a", "exp": exp, "aud": 42}),
+            json!({"sub": "a", "exp": exp, "aud": {"me": true}}),
+            json!({"sub": "a", "exp": exp, "aud": [1]}),
+        ] {
+            assert!(manager().decode(&hs256(claims.clone())).is_err(), "{claims}");
+        }
+        assert!(
+            manager()
+                .decode(&hs256(json!({"sub": "a", "exp": exp, "iss": "us"})))
+                .is_ok()
+        );
+        let m = LoginManager::builder()
+            .secret(SECRET)
+            .audience("me")
+            .issuer("us")
+            .build()
+            .unwrap();
+        // jsonwebtoken takes an `iss` array holding the issuer; RFC 7519 makes `iss` one string.
+        let array_iss = json!({"sub": "a", "exp": exp, "aud": "me", "iss": ["us"]});
+        assert!(m.decode(&hs256(array_iss)).is_err());
+        let array_aud = json!({"sub": "a", "exp": exp, "aud": ["me", "other"], "iss": "us"});
+        assert!(
+            m.decode(&hs256(array_aud)).is_ok(),
+            "an `aud` array naming us is fine"
+        );
+    }
+
+    #[test]
+    fn payloads_that_are_not_objects_and_duplicate_claims_are_refused() {
+        let sign_raw = |payload: &str| {
+            let message = format!("{}.{}", B64.encode(r#"{"alg":"HS256"}"#), B64.encode(payload));
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(SECRET),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{message}.{signature}")
+        };
+        let exp = in_an_hour();
+        assert!(
+            manager()
+                .decode(&sign_raw(&format!(r#"{{"sub":"a","exp":{exp}}}"#)))
+                .is_ok()
+        );
+        for payload in [
+            format!(r#"["a",{exp}]"#),
+            format!(r#"[{exp},null,"a"]"#),
+            r#""a""#.to_owned(),
+            "null".to_owned(),
+            format!(r#"{{"sub":"b","sub":"a","exp":{exp}}}"#),
+            format!(r#"{{"sub":"a","exp":1,"exp":{exp}}}"#),
+            format!(r#"{{"sub":"a","exp":{exp},"aud":"x","aud":"y"}}"#),
+            format!(r#"{{"sub":"a","exp":{exp}}}trailing"#),
+        ] {
+            assert!(manager().decode(&sign_raw(&payload)).is_err(), "{payload}");
+        }
+        // Not checked: bytes that are not UTF-8 in a claim nobody reads. Only the key could sign
+        // such a payload and the crate never writes one; see tests/attacks.rs.
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod service;
 mod sqlite;
 mod store;
 mod strategy;
+pub mod throttle;
 mod tokens;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -69,6 +70,7 @@ pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StoreError, StoreFuture, UserStore, email_key};
 pub use strategy::{JwtStrategy, OPAQUE_TOKEN_LEN, TokenStrategy};
+pub use throttle::{Clock, SystemClock, Throttle};
 pub use tokens::{AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 
 /// Loads the user of an access token's subject (a UUID) from the store.

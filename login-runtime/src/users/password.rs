@@ -1,12 +1,12 @@
 //! Password hashing: argon2id at OWASP's parameters for new hashes; argon2 (any parameters) and
 //! bcrypt verified, and re-hashed to ours on a successful login. Runs off the async runtime, a
-//! bounded number at a time.
+//! bounded number at a time, in working memory kept from one hash to the next.
 
-use std::sync::{Arc, LazyLock};
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::loader::BoxError;
@@ -40,10 +40,68 @@ static DUMMY_HASH: LazyLock<String> =
 /// assert_eq!(password::verify("guinevere", &hash), password::Verified::Yes);
 /// ```
 pub fn hash(password: &str) -> Result<String, BoxError> {
-    Ok(argon2()
-        .hash_password(password.as_bytes())
-        .map_err(|e| format!("argon2: {e}"))?
-        .to_string())
+    hash_in(password, &mut Vec::new())
+}
+
+/// argon2's working memory, 1 KiB blocks: 19 MiB at our parameters.
+type Memory = Vec<Block>;
+
+/// Runs argon2 with `memory` as its working memory when the parameters are ours (grown to their
+/// size once), or with memory of its own for other parameters (outdated hashes), so that `memory`
+/// never grows beyond ours.
+fn argon2_in(
+    hasher: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Memory,
+) -> Result<(), argon2::Error> {
+    let blocks = hasher.params().block_count();
+    if blocks == argon2().params().block_count() {
+        memory.resize(blocks, Block::default());
+        hasher.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..])
+    } else {
+        hasher.hash_password_into(password.as_bytes(), salt, out)
+    }
+}
+
+/// [`hash`] in `memory`.
+fn hash_in(password: &str, memory: &mut Memory) -> Result<String, BoxError> {
+    let argon2 = argon2();
+    let salt = argon2::password_hash::try_generate_salt().map_err(|e| format!("random salt: {e}"))?;
+    let mut out = [0; Params::DEFAULT_OUTPUT_LEN];
+    argon2_in(&argon2, password, &salt, &mut out, memory).map_err(|e| format!("argon2: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| format!("argon2: {e}"))?,
+        salt: Some(Salt::new(&salt).map_err(|e| format!("argon2: {e}"))?),
+        hash: Some(Output::new(&out).map_err(|e| format!("argon2: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` is that of an argon2 PHC string (any variant, version and parameters), as
+/// `argon2`'s own `verify_password` decides it, computed in `memory`. The comparison is
+/// constant-time (`Output`'s `==`).
+fn verify_argon2_in(password: &str, stored: &str, memory: &mut Memory) -> bool {
+    let Ok(phc) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(phc.algorithm.as_str()),
+        phc.version.map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&phc),
+    ) else {
+        return false;
+    };
+    let mut out = vec![0; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    argon2_in(&argon2, password, salt.as_ref(), &mut out, memory)
+        .is_ok_and(|()| Output::new(&out).is_ok_and(|computed| computed == *expected))
 }
 
 /// The result of checking a password against a stored hash.
@@ -78,8 +136,13 @@ impl Verified {
 /// assert_eq!(password::verify("lancelot", &ours), Verified::Yes);
 /// ```
 pub fn verify(password: &str, stored: &str) -> Verified {
+    verify_in(password, stored, &mut Vec::new())
+}
+
+/// [`verify`] in `memory`.
+fn verify_in(password: &str, stored: &str, memory: &mut Memory) -> Verified {
     let ok = if stored.starts_with("$argon2") {
-        PasswordHash::new(stored).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        verify_argon2_in(password, stored, memory)
     } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
         bcrypt::verify(password, stored).unwrap_or(false)
     } else {
@@ -109,9 +172,49 @@ pub fn needs_rehash(stored: &str) -> bool {
 
 /// Runs hashing off the async runtime, at most `limit` at once, so a burst of logins cannot take
 /// every worker thread (or all the memory: each argon2 run holds 19 MiB).
+///
+/// The 19 MiB are kept for the next hash (at most `limit` of them), never freed: allocated per
+/// hash on whichever blocking thread runs it, glibc's malloc keeps the freed blocks in that
+/// thread's arena, and a busy server's memory climbed by hundreds of MB (`benches/soak.sh`).
 #[derive(Clone, Debug)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    memory: Arc<MemoryPool>,
+}
+
+/// Working memories not in use, at most `limit`.
+struct MemoryPool {
+    idle: Mutex<Vec<Memory>>,
+    limit: usize,
+}
+
+impl fmt::Debug for MemoryPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("MemoryPool")
+            .field("idle", &idle)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl MemoryPool {
+    fn take(&self) -> Memory {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Back to the pool, unless it is full (a hash whose caller went away kept running while
+    /// another took its permit).
+    fn put(&self, memory: Memory) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.limit {
+            idle.push(memory);
+        }
+    }
 }
 
 impl Default for Hasher {
@@ -124,33 +227,49 @@ impl Default for Hasher {
 impl Hasher {
     /// At most `limit` hashes at once (at least one).
     pub fn with_limit(limit: usize) -> Self {
+        let limit = limit.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            permits: Arc::new(Semaphore::new(limit)),
+            memory: Arc::new(MemoryPool {
+                idle: Mutex::new(Vec::new()),
+                limit,
+            }),
         }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, BoxError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> Result<T, BoxError> {
         let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        let pool = Arc::clone(&self.memory);
+        Ok(tokio::task::spawn_blocking(move || {
+            let mut memory = pool.take();
+            let result = work(&mut memory);
+            pool.put(memory);
+            result
+        })
+        .await?)
     }
 
     /// [`hash`], off the runtime.
     pub async fn hash(&self, password: &str) -> Result<String, BoxError> {
         let password = password.to_owned();
-        self.run(move || hash(&password)).await?
+        self.run(move |memory| hash_in(&password, memory)).await?
     }
 
     /// [`verify`], off the runtime.
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified, BoxError> {
         let (password, stored) = (password.to_owned(), stored.to_owned());
-        self.run(move || verify(&password, &stored)).await
+        self.run(move |memory| verify_in(&password, &stored, memory))
+            .await
     }
 
     /// The work of a failed verification, for a login whose email is unknown.
     pub async fn verify_nothing(&self, password: &str) -> Result<(), BoxError> {
         let password = password.to_owned();
-        self.run(move || {
-            let _ = verify(&password, &DUMMY_HASH);
+        self.run(move |memory| {
+            let _ = verify_in(&password, &DUMMY_HASH, memory);
         })
         .await
     }
@@ -158,6 +277,8 @@ impl Hasher {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::PasswordHasher as _;
+
     use super::*;
 
     #[test]
@@ -181,6 +302,57 @@ mod tests {
             .to_string();
         assert_eq!(verify("pw", &argon2i), Verified::Outdated);
         assert_eq!(verify("other", &argon2i), Verified::No);
+    }
+
+    #[test]
+    fn hashes_in_kept_memory_are_those_of_argon2() {
+        let mut memory = Vec::new();
+        let first = hash_in("pw", &mut memory).unwrap();
+        let second = hash_in("pw", &mut memory).unwrap();
+        assert_ne!(first, second, "fresh salts");
+        assert_eq!(memory.len(), ARGON2_M_COST as usize, "19 MiB, kept");
+        for ours in [&first, &second] {
+            assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+            let phc = PasswordHash::new(ours).unwrap();
+            assert_eq!(phc.to_string(), *ours);
+            argon2::password_hash::PasswordVerifier::verify_password(&argon2(), b"pw", &phc)
+                .expect("argon2's own verifier takes it");
+            assert_eq!(verify_in("pw", ours, &mut memory), Verified::Yes);
+            assert_eq!(verify_in("pW", ours, &mut memory), Verified::No);
+        }
+        let theirs = argon2().hash_password(b"pw").unwrap().to_string();
+        assert_eq!(verify_in("pw", &theirs, &mut memory), Verified::Yes);
+        assert_eq!(verify_in("px", &theirs, &mut memory), Verified::No);
+        let bigger = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(32768, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert_eq!(verify_in("pw", &bigger, &mut memory), Verified::Outdated);
+        assert_eq!(
+            memory.len(),
+            ARGON2_M_COST as usize,
+            "other parameters use memory of their own"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_hasher_keeps_at_most_limit_memories() {
+        let hasher = Hasher::with_limit(2);
+        let hashes: Vec<_> = (0..6)
+            .map(|i| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash(&format!("password-{i}")).await })
+            })
+            .collect();
+        for h in hashes {
+            h.await.unwrap().unwrap();
+        }
+        let idle = hasher.memory.idle.lock().unwrap().len();
+        assert!((1..=2).contains(&idle), "{idle} kept");
     }
 
     #[test]

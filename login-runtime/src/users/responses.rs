@@ -1,8 +1,11 @@
 //! FastAPI Users' error bodies: `{"detail": "CODE"}`, `{"detail": {"code", "reason"}}`, the plain
 //! `Unauthorized`/`Forbidden`/`Not Found`, and FastAPI's 422 validation list.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,6 +30,12 @@ pub mod codes {
     pub const VERIFY_USER_BAD_TOKEN: &str = "VERIFY_USER_BAD_TOKEN";
     /// Verification of a verified user.
     pub const VERIFY_USER_ALREADY_VERIFIED: &str = "VERIFY_USER_ALREADY_VERIFIED";
+    /// 429: a login throttled (backoff of the email from this address, or the account's ceiling).
+    /// Not a FastAPI Users code: this crate's throttling.
+    pub const LOGIN_TOO_MANY_ATTEMPTS: &str = "LOGIN_TOO_MANY_ATTEMPTS";
+    /// 429: too many `forgot-password` or `request-verify-token` requests for one email. Not a
+    /// FastAPI Users code: this crate's throttling.
+    pub const TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
 }
 
 /// An error answer of the users routes.
@@ -44,6 +53,8 @@ pub enum ApiError {
     TooLarge,
     /// 422 with FastAPI's list of field errors.
     Invalid(Vec<FieldError>),
+    /// 429 `{"detail": "CODE"}` with `Retry-After: <seconds>` (the wait, rounded up, at least 1).
+    TooManyRequests(&'static str, Duration),
     /// 500, logged by whoever made it.
     Internal,
 }
@@ -69,6 +80,15 @@ impl IntoResponse for ApiError {
                 Json(json!({ "detail": errors })),
             )
                 .into_response(),
+            Self::TooManyRequests(code, wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(RETRY_AFTER, HeaderValue::from(seconds.max(1)))],
+                    Json(json!({ "detail": code })),
+                )
+                    .into_response()
+            }
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [("content-type", "text/plain; charset=utf-8")],

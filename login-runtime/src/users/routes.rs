@@ -1,9 +1,13 @@
 //! The HTTP routes of FastAPI Users, declared with this crate's own macros.
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +18,7 @@ use super::input::{Fields, JsonBody, LoginForm};
 use super::model::{User, UserRead};
 use super::responses::{ApiError, codes};
 use super::service::{CreateUser, UpdateUser, UserError, Users};
+use super::throttle::{Client, MailRoute};
 use crate::reader::Transport;
 use crate::{protected, transport};
 
@@ -29,6 +34,11 @@ impl Users {
     /// | `GET`/`PATCH`/`DELETE /users/{id}` | superusers only |
     /// | `POST /auth/forgot-password`, `/auth/reset-password` | password reset |
     /// | `POST /auth/request-verify-token`, `/auth/verify` | email verification |
+    ///
+    /// The logins, `forgot-password` and `request-verify-token` are throttled (429 with
+    /// `Retry-After`) as [`throttle`](super::throttle) describes; serve the app with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so that the login backoff is keyed
+    /// on the client's address.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/auth/register", post(register))
@@ -77,20 +87,51 @@ async fn register(State(users): State<Users>, body: JsonBody) -> Result<Response
     }
 }
 
-/// The active user these credentials belong to; one answer for every failure.
-async fn log_in(users: &Users, form: &LoginForm) -> Result<User, ApiError> {
-    match users.authenticate(&form.username, &form.password).await {
-        Ok(Some(user)) if user.is_active => {
-            users.hooks().on_after_login(&user).await;
-            Ok(user)
-        }
-        Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
-        Err(e) => Err(internal(e)),
+/// The address the throttle counts a request's client under: axum's `ConnectInfo<SocketAddr>`
+/// (or a trusted `X-Forwarded-For` entry), else one shared "unknown" address.
+struct Peer(Client);
+
+impl FromRequestParts<Users> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, users: &Users) -> Result<Self, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        Ok(Self(users.throttle().client(peer, &parts.headers)))
     }
 }
 
-async fn jwt_login(State(users): State<Users>, form: LoginForm) -> Result<Json<Value>, ApiError> {
-    let user = log_in(&users, &form).await?;
+/// The active user these credentials belong to; one answer for every failure, unless the
+/// throttle refuses the attempt first (429, before any hashing).
+async fn log_in(users: &Users, client: Client, form: &LoginForm) -> Result<User, ApiError> {
+    let attempt = users
+        .throttle()
+        .login(&form.username, client)
+        .await
+        .map_err(|wait| ApiError::TooManyRequests(codes::LOGIN_TOO_MANY_ATTEMPTS, wait))?;
+    match users.authenticate(&form.username, &form.password).await {
+        Ok(Some(user)) if user.is_active => {
+            attempt.succeeded();
+            users.hooks().on_after_login(&user).await;
+            Ok(user)
+        }
+        // Unknown email, wrong password, inactive user: the attempt stays counted as a failure.
+        Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
+        Err(e) => {
+            attempt.cancel();
+            Err(internal(e))
+        }
+    }
+}
+
+async fn jwt_login(
+    State(users): State<Users>,
+    Peer(client): Peer,
+    form: LoginForm,
+) -> Result<Json<Value>, ApiError> {
+    let user = log_in(&users, client, &form).await?;
     let token = users
         .write_token(Transport::Header, &user)
         .await
@@ -125,8 +166,13 @@ async fn jwt_logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn cookie_login(State(users): State<Users>, form: LoginForm) -> Result<Response, ApiError> {
-    let user = log_in(&users, &form).await?;
+async fn cookie_login(
+    _: crate::CsrfGuard,
+    State(users): State<Users>,
+    Peer(client): Peer,
+    form: LoginForm,
+) -> Result<Response, ApiError> {
+    let user = log_in(&users, client, &form).await?;
     let token = users
         .write_token(Transport::Cookie, &user)
         .await
@@ -270,8 +316,17 @@ fn read_email(body: JsonBody) -> Result<String, ApiError> {
     email.ok_or(ApiError::Internal)
 }
 
+/// Counts a mail request for `email`: 429 past the throttle's per-email limit.
+fn throttle_mail(users: &Users, route: MailRoute, email: &str) -> Result<(), ApiError> {
+    users
+        .throttle()
+        .email_request(route, email)
+        .map_err(|wait| ApiError::TooManyRequests(codes::TOO_MANY_REQUESTS, wait))
+}
+
 async fn forgot_password(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
     let email = read_email(body)?;
+    throttle_mail(&users, MailRoute::ForgotPassword, &email)?;
     users.forgot_password(&email).await.map_err(internal)?;
     Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
 }
@@ -297,6 +352,7 @@ async fn reset_password(State(users): State<Users>, body: JsonBody) -> Result<Js
 
 async fn request_verify_token(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
     let email = read_email(body)?;
+    throttle_mail(&users, MailRoute::RequestVerify, &email)?;
     users.request_verify(&email).await.map_err(internal)?;
     Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
 }

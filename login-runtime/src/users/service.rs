@@ -17,6 +17,7 @@ use super::responses;
 use super::revocation::RevocationStore;
 use super::store::{StoreError, UserStore, email_key};
 use super::strategy::{Backends, JwtStrategy, TokenStrategy};
+use super::throttle::Throttle;
 use super::tokens::{self, AUTH_AUDIENCE, RESET_AUDIENCE, VERIFY_AUDIENCE};
 use crate::config::{ConfigError, LoginManagerBuilder};
 use crate::loader::BoxError;
@@ -155,6 +156,7 @@ struct Inner {
     backends: Arc<Backends>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
+    throttle: Throttle,
     manager: LoginManager,
     reset: Validation,
     verify: Validation,
@@ -185,6 +187,7 @@ pub struct UsersBuilder {
     cookie: Option<Arc<dyn TokenStrategy>>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
+    throttle: Throttle,
     login: LoginManagerBuilder,
     lifetime: Duration,
 }
@@ -240,6 +243,14 @@ impl UsersBuilder {
         self
     }
 
+    /// The throttling of the login, forgot-password and request-verify-token routes (default
+    /// [`Throttle::default`]: on; [`Throttle::disabled`] turns it off). See
+    /// [`throttle`](super::throttle) for what is counted.
+    pub fn throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
     /// The lifetime of tokens and the cookie (default one hour).
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
@@ -250,6 +261,21 @@ impl UsersBuilder {
     /// `http://localhost` too). Turn off only for plain-http development on other hosts.
     pub fn secure_cookies(mut self, secure: bool) -> Self {
         self.login = self.login.secure_cookies(secure);
+        self
+    }
+
+    /// An origin whose pages may send cookie-authenticated, state-changing requests (and the
+    /// cookie login) besides the server's own host; see
+    /// [`LoginManagerBuilder::csrf_trusted_origin`](crate::LoginManagerBuilder::csrf_trusted_origin).
+    pub fn csrf_trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.login = self.login.csrf_trusted_origin(origin);
+        self
+    }
+
+    /// Whether cookie-authenticated, state-changing requests from other sites are refused
+    /// (default true); see [`LoginManager::csrf_allows`](crate::LoginManager::csrf_allows).
+    pub fn csrf_check(mut self, on: bool) -> Self {
+        self.login = self.login.csrf_check(on);
         self
     }
 
@@ -284,6 +310,7 @@ impl UsersBuilder {
                 backends,
                 hooks: self.hooks,
                 hasher: self.hasher,
+                throttle: self.throttle,
                 reset: manager.validation_for(RESET_AUDIENCE),
                 verify: manager.validation_for(VERIFY_AUDIENCE),
                 manager,
@@ -303,6 +330,7 @@ impl Users {
             cookie: None,
             hooks: Box::new(DefaultHooks),
             hasher: Hasher::default(),
+            throttle: Throttle::default(),
             login: LoginManager::builder(),
             lifetime: TOKEN_LIFETIME,
         }
@@ -316,6 +344,11 @@ impl Users {
     /// The store.
     pub fn store(&self) -> &dyn UserStore {
         self.inner.store.as_ref()
+    }
+
+    /// The throttling policy of the routes.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
     }
 
     pub(crate) fn hooks(&self) -> &dyn DynHooks {
@@ -357,7 +390,7 @@ impl Users {
     /// The user these credentials belong to, or `None`; active or not (the login routes refuse
     /// inactive users with the same answer). An unknown email costs the same hashing work as a
     /// wrong password. A right password of an active user stored as bcrypt or with other argon2
-    /// parameters is re-hashed with ours.
+    /// parameters is re-hashed with ours. Not throttled: the login routes are.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
         let Some(mut user) = self.inner.store.get_by_email(email).await? else {
             self.inner

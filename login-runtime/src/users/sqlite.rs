@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use uuid::Uuid;
 
 use super::model::{User, UserPatch};
@@ -66,7 +68,11 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| bad(format!("`{shown}` is not a SQLite URL: {e}")))?
             .create_if_missing(true)
+            // Durability: a commit is in the WAL before the statement returns, so an answered
+            // write survives the process being killed; FULL syncs the WAL at each commit, so it
+            // survives a power loss too (SQLite's default, stated so that it stays).
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
