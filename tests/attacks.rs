@@ -372,7 +372,7 @@ fn hs256_attacks(lure: &Lure) -> Vec<(String, String)> {
         .unwrap();
     let marker = marker().display().to_string();
 
-    let mut attacks: Vec<(String, String)> = vec![
+    let attacks: Vec<(String, String)> = vec![
         // `alg: none` and friends.
         ("alg none".into(), none("none")),
         ("alg None".into(), none("None")),

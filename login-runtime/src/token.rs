@@ -760,6 +760,19 @@ mod tests {
     }
 
     #[test]
+    fn float_claims_come_back_exactly() {
+        // Found by the `roundtrip` fuzz target: without serde_json's `float_roundtrip`, this came
+        // back as -4.348109200093447e-238.
+        let m = manager();
+        let value = -4.3481092000934475e-238_f64;
+        let token = m
+            .create_access_token(AccessToken::new("a").claim("f", value))
+            .unwrap();
+        let claims: Value = m.decode_claims(&token).unwrap();
+        assert_eq!(claims["f"].as_f64(), Some(value));
+    }
+
+    #[test]
     fn asymmetric_keys_round_trip() {
         // An Ed25519 key pair (RFC 8037 test key, PEM-wrapped).
         let private = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
