@@ -13,6 +13,8 @@
 #[allow(dead_code, missing_docs)]
 mod example;
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,10 +22,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Request, StatusCode};
 use login_runtime::users::{Clock, CreateUser, MemoryStore, Throttle, User, UserHooks, Users};
 use serde_json::{Value, json};
+use support::Res;
 use tower::ServiceExt;
 
 const SECRET: &str = "throttling-test-secret-0123456789abcdef";
@@ -77,20 +79,14 @@ impl UserHooks for Mailbox {
     }
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Res {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+/// The throttle's checks on a response.
+trait ThrottleAnswers {
+    fn retry_after(&self) -> Option<u64>;
+    fn assert_throttled(&self, code: &str, retry_after: u64, context: &str);
+    fn assert_bad_credentials(&self, context: &str);
 }
 
-impl Res {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
+impl ThrottleAnswers for Res {
     fn retry_after(&self) -> Option<u64> {
         self.headers
             .get("retry-after")
@@ -168,15 +164,7 @@ impl App {
             let addr = SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 40_000);
             req.extensions_mut().insert(ConnectInfo(addr));
         }
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Res {
-            status,
-            headers,
-            body,
-        }
+        Res::read(self.router.clone().oneshot(req).await.unwrap()).await
     }
 
     async fn login(&self, email: &str, password: &str, from: &str) -> Res {

@@ -69,14 +69,7 @@ impl Via {
                     .oneshot(builder.body(Body::from(req.body)).unwrap())
                     .await
                     .unwrap();
-                let status = res.status();
-                let headers = res.headers().clone();
-                let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-                Res {
-                    status,
-                    headers,
-                    body,
-                }
+                Res::read(res).await
             }
             Via::Http { base, client } => {
                 let mut builder = client.request(req.method, format!("{base}{}", req.path));
@@ -213,6 +206,18 @@ pub struct Res {
 }
 
 impl Res {
+    /// Reads an in-process response whole.
+    pub async fn read(res: axum::response::Response) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
