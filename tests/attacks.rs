@@ -1045,7 +1045,7 @@ async fn users_token_attacks_are_refused_like_any_invalid_token() {
     let bob = add("bob@example.com").await;
     let gone = add("gone@example.com").await;
     let idle = add("idle@example.com").await;
-    let token_of = |user: &User| users.access_token(user).unwrap();
+    let token_of = async |user: &User| users.access_token(user).await.unwrap();
     let key = hmac(USERS_SECRET.as_bytes());
     let t = now();
     let ok = json!({"sub": ann.id.to_string(), "aud": ["fastapi-users:auth"], "exp": t + 3600});
@@ -1058,14 +1058,14 @@ async fn users_token_attacks_are_refused_like_any_invalid_token() {
             .extend(extra.as_object().unwrap().clone());
         forge(&claims)
     };
-    let good = token_of(&ann);
+    let good = token_of(&ann).await;
     target.accepts(&good).await;
     assert_eq!(forge(&ok), forge(&ok), "forging is deterministic");
     target.accepts(&forge(&ok)).await;
 
     // A deleted and a deactivated user, each with a token made before.
-    let gone_token = token_of(&gone);
-    let idle_token = token_of(&idle);
+    let gone_token = token_of(&gone).await;
+    let idle_token = token_of(&idle).await;
     target.accepts(&gone_token).await;
     target.accepts(&idle_token).await;
     assert!(store.delete(gone.id).await.unwrap());
@@ -1082,7 +1082,7 @@ async fn users_token_attacks_are_refused_like_any_invalid_token() {
 
     // A logged-out token, and another that lives on.
     let (logged_out, other) = (
-        token_of(&ann),
+        token_of(&ann).await,
         forge(&json!({"sub": ann.id.to_string(), "aud": ["fastapi-users:auth"], "exp": t + 3599})),
     );
     let res = target
@@ -1092,9 +1092,8 @@ async fn users_token_attacks_are_refused_like_any_invalid_token() {
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
     target.accepts(&other).await;
 
-    // Tokens from before a password change: tokens carry whole seconds, "before" is an earlier one.
-    let (before, used) = (token_of(&bob), token_of(&bob));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Tokens from before a password change (no pause: a session generation, not a time, ends them).
+    let (before, used) = (token_of(&bob).await, token_of(&bob).await);
     let res = target
         .http
         .send(
@@ -1104,7 +1103,7 @@ async fn users_token_attacks_are_refused_like_any_invalid_token() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let after = token_of(&bob);
+    let after = token_of(&bob).await;
 
     let padded = |token: &str| format!("{token}=");
     let attacks: Vec<(String, String)> = vec![

@@ -572,7 +572,7 @@ async fn jwts_and_garbage_are_refused(db: Db) {
     let a = Instance::on(&db).await;
     let id = a.register("joe@example.com", "joe-password").await;
     let user = a.user(&id).await;
-    let jwt = a.users.access_token(&user).unwrap();
+    let jwt = a.users.access_token(&user).await.unwrap();
     assert_eq!(jwt.split('.').count(), 3);
     assert_eq!(
         a.me(&jwt).await,

@@ -1300,7 +1300,19 @@ async fn access_token_claims_are_fastapi_users_claims(kind: Setup) {
         serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "HS256");
     let payload = claims(&token);
-    assert_eq!(keys(&payload), ["aud", "exp", "sub"], "{payload}");
+    // FastAPI Users' claims, then ours (tokens-http.md): `iat`, a 128-bit `jti`, and with
+    // revocation the session generation `gen`. FastAPI Users and PyJWT ignore the extra ones.
+    let expected: &[&str] = match s.tokens {
+        TokenKind::JwtRevocable => &["aud", "exp", "gen", "iat", "jti", "sub"],
+        _ => &["aud", "exp", "iat", "jti", "sub"],
+    };
+    assert_eq!(keys(&payload), expected, "{payload}");
+    assert!(
+        (before..=after).contains(&payload["iat"].as_u64().unwrap()),
+        "{payload}"
+    );
+    let jti = payload["jti"].as_str().unwrap();
+    assert!(B64.decode(jti).unwrap().len() >= 16, "{jti}");
     assert_eq!(payload["sub"], user.id.to_string());
     assert_eq!(payload["aud"], json!(["fastapi-users:auth"]));
     let exp = payload["exp"].as_u64().unwrap();

@@ -52,6 +52,28 @@ struct Deviation {
 
 const JSON: &str = "application/json";
 
+/// Claims our tokens carry beyond FastAPI Users', after its own (FastAPI Users and PyJWT ignore
+/// them, so it still accepts our tokens): `(audience, claim, why)`. The replay checks each one's
+/// shape, then compares the rest of the token with FastAPI Users' byte order and values.
+const EXTRA_CLAIMS: &[(&str, &str, &str)] = &[
+    (
+        "fastapi-users:auth",
+        "iat",
+        "(7) every access token is its own session (tokens-http.md): issued now",
+    ),
+    (
+        "fastapi-users:auth",
+        "jti",
+        "(7) 128 random bits: two logins in one millisecond get two tokens, so a logout ends one",
+    ),
+    (
+        "fastapi-users:auth",
+        "gen",
+        "(7) with revocation, the user's session generation: a password change, reset or \
+         deactivation ends every earlier session with no time window",
+    ),
+];
+
 /// Every intentional difference from the recorded FastAPI Users answers.
 const DEVIATIONS: &[Deviation] = &[
     // (1) Check order: `#[protected]` authenticates before the body is read, so a malformed body
@@ -509,8 +531,36 @@ impl Replay {
         let (Some((header, _)), Some((claims, order))) = (b64json(parts[0]), b64json(parts[1])) else {
             return Value::String(format!("undecodable JWT {token}"));
         };
+        let audience = match &claims["aud"] {
+            Value::Array(list) => list
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            other => other.as_str().unwrap_or_default().to_owned(),
+        };
+        let extra = |claim: &str| {
+            EXTRA_CLAIMS
+                .iter()
+                .any(|(aud, name, _)| *aud == audience && *name == claim)
+        };
+        let order: Vec<String> = order.into_iter().filter(|k| !extra(k)).collect();
         let mut norm = Map::new();
         for (k, v) in claims.as_object().cloned().unwrap_or_default() {
+            if extra(&k) {
+                let shaped = match k.as_str() {
+                    "iat" => v.as_u64().is_some_and(|iat| iat.abs_diff(at) <= 5),
+                    "jti" => v
+                        .as_str()
+                        .is_some_and(|jti| B64.decode(jti).is_ok_and(|b| b.len() == 16)),
+                    "gen" => v.as_u64().is_some(),
+                    _ => v.as_str().is_some_and(|email| email.contains('@')),
+                };
+                if !shaped {
+                    norm.insert(k, json!(format!("malformed extra claim: {v}")));
+                }
+                continue;
+            }
             let v = match (k.as_str(), v) {
                 ("exp", Value::Number(n)) => {
                     let d = n.as_i64().unwrap_or(0) - at as i64;

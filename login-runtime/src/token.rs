@@ -125,7 +125,7 @@ pub struct Claims {
 
 /// A claim that must be a JSON string; deserializing anything else fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct StringClaim;
+pub(crate) struct StringClaim;
 
 impl<'de> Deserialize<'de> for StringClaim {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -145,7 +145,7 @@ impl<'de> Deserialize<'de> for StringClaim {
 
 /// `aud`: a JSON string or an array of strings; deserializing anything else fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct AudienceClaim;
+pub(crate) struct AudienceClaim;
 
 impl<'de> Deserialize<'de> for AudienceClaim {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -3,8 +3,10 @@
 //! deployment wrote keep working, and the other way round.
 //!
 //! A token is good while its row exists and is younger than the access-token lifetime. Logout
-//! deletes the row; a password change or reset deletes every row of the user (FastAPI Users
-//! leaves them alive); deleting a user deletes its rows (`ON DELETE cascade`).
+//! deletes the row; a password change, a reset or a deactivation deletes every row of the user
+//! (FastAPI Users leaves them alive) and moves the user's session generation on, so that a login
+//! that read the old one cannot insert a row afterwards; deleting a user deletes its rows
+//! (`ON DELETE cascade`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,16 +28,27 @@ pub struct AccessTokenRecord {
     pub created_at: SystemTime,
 }
 
-/// Storage of opaque access tokens: FastAPI Users' `AccessTokenDatabase`. Implemented by
-/// `SqliteStore` and `PostgresStore` on FastAPI Users' `accesstoken` table.
+/// Storage of opaque access tokens: FastAPI Users' `AccessTokenDatabase`, and the users' session
+/// generations (the table `token_generation`, shared with JWT revocation in the same database).
+/// Implemented by `SqliteStore` and `PostgresStore` on FastAPI Users' `accesstoken` table.
 pub trait AccessTokenStore: Send + Sync + 'static {
     /// Creates the table if it is missing (idempotent; safe for instances starting together).
     /// The default does nothing, for stores whose table is made elsewhere.
     fn create_table(&self) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
-    /// Stores `token` for `user`, made at `created_at`.
-    fn insert_token<'a>(&'a self, token: &'a str, user: Uuid, created_at: SystemTime) -> StoreFuture<'a, ()>;
+    /// The user's session generation (0 until [`end_sessions`](Self::end_sessions) first runs).
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64>;
+    /// Stores `token` for `user`, made at `created_at`, if the user's session generation is still
+    /// `generation`; whether it did. Atomic with respect to [`end_sessions`](Self::end_sessions):
+    /// a token stored is either deleted by it or stored under the new generation's check.
+    fn insert_token<'a>(
+        &'a self,
+        token: &'a str,
+        user: Uuid,
+        created_at: SystemTime,
+        generation: u64,
+    ) -> StoreFuture<'a, bool>;
     /// The row of `token` if it was made at or after `created_after`.
     fn find_token<'a>(
         &'a self,
@@ -44,8 +57,9 @@ pub trait AccessTokenStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, Option<AccessTokenRecord>>;
     /// Deletes `token` (nothing if there is no such token).
     fn delete_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, ()>;
-    /// Deletes every token of `user`.
-    fn delete_user_tokens(&self, user: Uuid) -> StoreFuture<'_, ()>;
+    /// Moves the user's session generation on and deletes every token of `user`, in one
+    /// transaction.
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()>;
 }
 
 /// FastAPI Users' `DatabaseStrategy(database, lifetime_seconds)`, with the lifetime of the
@@ -107,12 +121,28 @@ fn from_micros(micros: i64) -> SystemTime {
 }
 
 impl TokenStrategy for DatabaseStrategy {
-    fn write_token<'a>(&'a self, _manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move { Ok(Some(self.store.generation(user).await?)) })
+    }
+
+    fn write_token<'a>(
+        &'a self,
+        _manager: &'a LoginManager,
+        user: &'a User,
+        generation: Option<u64>,
+    ) -> StoreFuture<'a, Option<String>> {
         let token = opaque_token();
         let created_at = from_micros(to_micros(SystemTime::now()));
         Box::pin(async move {
-            self.store.insert_token(&token, user.id, created_at).await?;
-            Ok(token)
+            let generation = match generation {
+                Some(generation) => generation,
+                None => self.store.generation(user.id).await?,
+            };
+            let stored = self
+                .store
+                .insert_token(&token, user.id, created_at, generation)
+                .await?;
+            Ok(stored.then_some(token))
         })
     }
 
@@ -149,7 +179,7 @@ impl TokenStrategy for DatabaseStrategy {
     }
 
     fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()> {
-        self.store.delete_user_tokens(user.id)
+        self.store.end_sessions(user.id)
     }
 }
 
@@ -247,8 +277,9 @@ mod sqlite {
     use uuid::Uuid;
 
     use super::{AccessTokenRecord, AccessTokenStore, backend, parse_sql_timestamp, sql_timestamp};
-    use crate::users::SqliteStore;
+    use crate::users::sqlite::bump_generation;
     use crate::users::store::{StoreError, StoreFuture};
+    use crate::users::{RevocationStore, SqliteStore};
 
     /// The table as SQLAlchemy creates it for `SQLAlchemyBaseAccessTokenTableUUID` on SQLite
     /// (`IF NOT EXISTS` added).
@@ -276,21 +307,34 @@ mod sqlite {
             Box::pin(self.migrate_access_tokens())
         }
 
+        fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
+            RevocationStore::generation(self, user)
+        }
+
+        /// One statement: SQLite runs one writer at a time, so it cannot interleave with
+        /// [`end_sessions`](AccessTokenStore::end_sessions)' transaction.
         fn insert_token<'a>(
             &'a self,
             token: &'a str,
             user: Uuid,
             created_at: SystemTime,
-        ) -> StoreFuture<'a, ()> {
+            generation: u64,
+        ) -> StoreFuture<'a, bool> {
             Box::pin(async move {
-                sqlx::query("INSERT INTO accesstoken (user_id, token, created_at) VALUES (?, ?, ?)")
-                    .bind(user.to_string())
-                    .bind(token)
-                    .bind(sql_timestamp(created_at))
-                    .execute(self.pool())
-                    .await
-                    .map_err(backend)?;
-                Ok(())
+                let user = user.to_string();
+                let done = sqlx::query(
+                    "INSERT INTO accesstoken (user_id, token, created_at) SELECT ?, ?, ? \
+                     WHERE COALESCE((SELECT generation FROM token_generation WHERE user_id = ?), 0) = ?",
+                )
+                .bind(&user)
+                .bind(token)
+                .bind(sql_timestamp(created_at))
+                .bind(&user)
+                .bind(i64::try_from(generation).unwrap_or(i64::MAX))
+                .execute(self.pool())
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected() == 1)
             })
         }
 
@@ -333,14 +377,16 @@ mod sqlite {
             })
         }
 
-        fn delete_user_tokens(&self, user: Uuid) -> StoreFuture<'_, ()> {
+        fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
             Box::pin(async move {
+                let mut tx = self.pool().begin().await.map_err(backend)?;
+                bump_generation(&mut tx, user).await?;
                 sqlx::query("DELETE FROM accesstoken WHERE user_id = ?")
                     .bind(user.to_string())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                Ok(())
+                tx.commit().await.map_err(backend)
             })
         }
     }
@@ -354,8 +400,9 @@ mod postgres {
     use uuid::Uuid;
 
     use super::{AccessTokenRecord, AccessTokenStore, backend, from_micros, sql_timestamp};
-    use crate::users::PostgresStore;
+    use crate::users::postgres::{bump_generation, lock_sessions};
     use crate::users::store::{StoreError, StoreFuture};
+    use crate::users::{PostgresStore, RevocationStore};
 
     /// The table as SQLAlchemy creates it for `SQLAlchemyBaseAccessTokenTableUUID` on
     /// PostgreSQL (`IF NOT EXISTS` added).
@@ -388,23 +435,36 @@ mod postgres {
             Box::pin(self.migrate_access_tokens())
         }
 
+        fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
+            RevocationStore::generation(self, user)
+        }
+
+        /// Under the user's session lock, which [`end_sessions`](AccessTokenStore::end_sessions)
+        /// takes too: under PostgreSQL's read committed, a plain `INSERT … SELECT` could commit
+        /// after the other transaction's `DELETE` took its snapshot, and its row would survive.
         fn insert_token<'a>(
             &'a self,
             token: &'a str,
             user: Uuid,
             created_at: SystemTime,
-        ) -> StoreFuture<'a, ()> {
+            generation: u64,
+        ) -> StoreFuture<'a, bool> {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO accesstoken (user_id, token, created_at) VALUES ($1, $2, $3::timestamptz)",
+                let mut tx = self.pool().begin().await.map_err(backend)?;
+                lock_sessions(&mut tx, user).await?;
+                let done = sqlx::query(
+                    "INSERT INTO accesstoken (user_id, token, created_at) SELECT $1, $2, $3::timestamptz \
+                     WHERE COALESCE((SELECT generation FROM token_generation WHERE user_id = $1), 0) = $4",
                 )
                 .bind(user)
                 .bind(token)
                 .bind(utc(created_at))
-                .execute(self.pool())
+                .bind(i64::try_from(generation).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-                Ok(())
+                tx.commit().await.map_err(backend)?;
+                Ok(done.rows_affected() == 1)
             })
         }
 
@@ -442,14 +502,17 @@ mod postgres {
             })
         }
 
-        fn delete_user_tokens(&self, user: Uuid) -> StoreFuture<'_, ()> {
+        fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
             Box::pin(async move {
+                let mut tx = self.pool().begin().await.map_err(backend)?;
+                lock_sessions(&mut tx, user).await?;
+                bump_generation(&mut tx, user).await?;
                 sqlx::query("DELETE FROM accesstoken WHERE user_id = $1")
                     .bind(user)
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                Ok(())
+                tx.commit().await.map_err(backend)
             })
         }
     }

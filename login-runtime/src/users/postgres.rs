@@ -22,12 +22,19 @@ const CREATE_LOWER_EMAIL_INDEX: &str =
 /// Serialises migrations of instances starting at once (`CREATE … IF NOT EXISTS` alone races).
 const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
 
-/// Revoked tokens (until their `exp`) and per-user "not before" times: ours, beside FastAPI Users'
-/// tables.
+/// Revoked tokens (until their `exp`) and per-user session generations: ours, beside FastAPI
+/// Users' tables.
 const CREATE_REVOCATION: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
-    "CREATE TABLE IF NOT EXISTS token_not_before (user_id UUID NOT NULL PRIMARY KEY, not_before BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS token_generation (user_id UUID NOT NULL PRIMARY KEY, generation BIGINT NOT NULL)",
+];
+/// An earlier version kept per-user "not before" seconds in `token_not_before`: each such user's
+/// tokens without a generation (all of that version's) are ended, once, and the table goes.
+const ADOPT_NOT_BEFORE: [&str; 2] = [
+    "INSERT INTO token_generation (user_id, generation) SELECT user_id, 1 FROM token_not_before \
+     ON CONFLICT (user_id) DO NOTHING",
+    "DROP TABLE token_not_before",
 ];
 
 macro_rules! columns {
@@ -92,6 +99,18 @@ impl PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        let old: Option<String> = sqlx::query_scalar("SELECT to_regclass('token_not_before')::text")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        if old.is_some() {
+            for statement in ADOPT_NOT_BEFORE {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         sqlx::query(CREATE_LOWER_EMAIL_INDEX)
             .execute(&mut *tx)
@@ -217,6 +236,38 @@ impl UserStore for PostgresStore {
     }
 }
 
+/// Moves `user`'s session generation on, in the caller's transaction.
+pub(crate) async fn bump_generation(conn: &mut PgConnection, user: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO token_generation (user_id, generation) VALUES ($1, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET generation = token_generation.generation + 1",
+    )
+    .bind(user)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Takes `user`'s session lock until the caller's transaction ends: the database strategy's
+/// token inserts and session ends of one user take turns.
+pub(crate) async fn lock_sessions(conn: &mut PgConnection, user: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7361626466))")
+        .bind(user)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn status_of(row: &PgRow) -> Result<TokenStatus, StoreError> {
+    let generation: Option<i64> = row.try_get("generation").map_err(backend)?;
+    Ok(TokenStatus {
+        revoked: row.try_get("revoked").map_err(backend)?,
+        generation: generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)),
+    })
+}
+
 impl RevocationStore for PostgresStore {
     fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -237,18 +288,22 @@ impl RevocationStore for PostgresStore {
         })
     }
 
-    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO token_not_before (user_id, not_before) VALUES ($1, $2) \
-                 ON CONFLICT (user_id) DO UPDATE SET not_before = excluded.not_before",
-            )
-            .bind(user)
-            .bind(seconds(at))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-            Ok(())
+            let generation: Option<i64> =
+                sqlx::query_scalar("SELECT generation FROM token_generation WHERE user_id = $1")
+                    .bind(user)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+            Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
+        })
+    }
+
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            bump_generation(&mut conn, user).await
         })
     }
 
@@ -256,7 +311,7 @@ impl RevocationStore for PostgresStore {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT EXISTS (SELECT 1 FROM token_denylist WHERE token_id = $1 AND expires_at >= $2) AS revoked, \
-                 (SELECT not_before FROM token_not_before WHERE user_id = $3) AS not_before",
+                 (SELECT generation FROM token_generation WHERE user_id = $3) AS generation",
             )
             .bind(token_id)
             .bind(seconds(now()))
@@ -264,11 +319,7 @@ impl RevocationStore for PostgresStore {
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
-            Ok(TokenStatus {
-                revoked: row.try_get("revoked").map_err(backend)?,
-                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
-            })
+            status_of(&row)
         })
     }
 
@@ -282,7 +333,7 @@ impl RevocationStore for PostgresStore {
                 "SELECT ",
                 columns!(),
                 ", EXISTS (SELECT 1 FROM token_denylist WHERE token_id = $1 AND expires_at >= $2) AS revoked, \
-                 (SELECT not_before FROM token_not_before WHERE user_id = $3) AS not_before \
+                 (SELECT generation FROM token_generation WHERE user_id = $3) AS generation \
                  FROM \"user\" WHERE id = $3"
             ))
             .bind(token_id)
@@ -295,12 +346,7 @@ impl RevocationStore for PostgresStore {
                 // No such user: the token is useless anyway (the loader answers 401).
                 return Ok((TokenStatus::default(), None));
             };
-            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
-            let status = TokenStatus {
-                revoked: row.try_get("revoked").map_err(backend)?,
-                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
-            };
-            Ok((status, Some(row_to_user(&row)?)))
+            Ok((status_of(&row)?, Some(row_to_user(&row)?)))
         })
     }
 }

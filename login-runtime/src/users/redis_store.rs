@@ -9,7 +9,7 @@
 //! | `fastapi_users_token:<token>`         | user id (UUID)   | the manager's lifetime       |
 //! | `fastapi_users_user_tokens:<uuid>`    | sorted set: token keys, scored by their expiry | the newest token's |
 //! | `fastapi_users_revoked:<token id>`    | `1`              | the JWT's `exp` (+ leeway)   |
-//! | `fastapi_users_not_before:<uuid>`     | seconds since the epoch | the store's lifetime (+ leeway) |
+//! | `fastapi_users_generation:<uuid>`     | the user's session generation | none (as long as Redis keeps it) |
 
 use std::fmt;
 use std::time::Duration;
@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use super::model::User;
 use super::revocation::{RevocationStore, TokenStatus};
-use super::service::TOKEN_LIFETIME;
 use super::store::{StoreError, StoreFuture};
 use super::strategy::{TokenStrategy, is_opaque_token, opaque_token};
 use crate::checks::MAX_LEEWAY_SECS;
@@ -33,18 +32,18 @@ const TOKEN_PREFIX: &str = "fastapi_users_token:";
 const USER_TOKENS_PREFIX: &str = "fastapi_users_user_tokens:";
 /// Deny-listed JWTs, by [`token_id`](super::token_id).
 const REVOKED_PREFIX: &str = "fastapi_users_revoked:";
-/// Per-user "not before" times of JWTs.
-const NOT_BEFORE_PREFIX: &str = "fastapi_users_not_before:";
+/// Per-user session generations (see [`RevocationStore::end_sessions`]).
+const GENERATION_PREFIX: &str = "fastapi_users_generation:";
 /// A Redis connection (auto-reconnecting, multiplexed, cheap to clone) and a JWT
 /// [`RevocationStore`] on it. Share one Redis between all instances: a logout or password change
 /// on one is seen by the others on their next request.
 ///
-/// A revoked JWT is kept under `fastapi_users_revoked:<sha256 of the token>` until its `exp`; a
-/// password change or reset writes `fastapi_users_not_before:<user id>`, which only has to outlive
-/// the tokens issued before it, so it expires after the store's [`lifetime`](Self::lifetime)
-/// (default [`TOKEN_LIFETIME`], the lifetime of [`Users`](super::Users)' tokens; set the same value
-/// on both if you change it). Both expiries get [`MAX_LEEWAY`](crate::MAX_LEEWAY) on top, for any
-/// leeway the manager allows. Reading a token's status is one `MGET`.
+/// A revoked JWT is kept under `fastapi_users_revoked:<sha256 of the token>` until its `exp` (plus
+/// [`MAX_LEEWAY`](crate::MAX_LEEWAY), for any leeway the manager allows); a password change, a
+/// reset or a deactivation `INCR`s `fastapi_users_generation:<user id>`, which never expires: a
+/// FastAPI Users token of any lifetime is refused after the change. Reading a token's status is
+/// one `MGET`. Configure Redis not to evict these keys (`maxmemory-policy noeviction`, the
+/// default): an evicted generation would bring ended sessions back.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -65,14 +64,11 @@ const NOT_BEFORE_PREFIX: &str = "fastapi_users_not_before:";
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    lifetime: Duration,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("lifetime", &self.lifetime)
-            .finish_non_exhaustive()
+        f.debug_struct("RedisStore").finish_non_exhaustive()
     }
 }
 
@@ -95,19 +91,7 @@ impl RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(unreachable)?;
-        Ok(Self {
-            conn,
-            lifetime: TOKEN_LIFETIME,
-        })
-    }
-
-    /// The longest lifetime of the JWTs this store revokes (default [`TOKEN_LIFETIME`]): how long
-    /// a user's "not before" time is kept. Set it to what you gave
-    /// [`UsersBuilder::lifetime`](super::UsersBuilder::lifetime), or longer.
-    #[must_use]
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
+        Ok(Self { conn })
     }
 
     /// The connection, for commands of your own.
@@ -140,15 +124,21 @@ impl RevocationStore for RedisStore {
         })
     }
 
-    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            // Tokens issued before `at` are dead `lifetime` (+ leeway) after it anyway.
-            let keep = self.lifetime.as_secs().max(1).saturating_add(MAX_LEEWAY_SECS);
-            redis::cmd("SET")
-                .arg(format!("{NOT_BEFORE_PREFIX}{user}"))
-                .arg(at)
-                .arg("EX")
-                .arg(keep)
+            let generation: Option<u64> = redis::cmd("GET")
+                .arg(generation_key(user))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(backend)?;
+            Ok(generation.unwrap_or(0))
+        })
+    }
+
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            redis::cmd("INCR")
+                .arg(generation_key(user))
                 .query_async::<()>(&mut self.conn.clone())
                 .await
                 .map_err(backend)
@@ -157,19 +147,62 @@ impl RevocationStore for RedisStore {
 
     fn status<'a>(&'a self, token_id: &'a str, user: Uuid) -> StoreFuture<'a, TokenStatus> {
         Box::pin(async move {
-            let (revoked, not_before): (Option<String>, Option<u64>) = redis::cmd("MGET")
+            let (revoked, generation): (Option<String>, Option<u64>) = redis::cmd("MGET")
                 .arg(format!("{REVOKED_PREFIX}{token_id}"))
-                .arg(format!("{NOT_BEFORE_PREFIX}{user}"))
+                .arg(generation_key(user))
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(backend)?;
             Ok(TokenStatus {
                 revoked: revoked.is_some(),
-                not_before,
+                generation: generation.unwrap_or(0),
             })
         })
     }
 }
+
+fn generation_key(user: Uuid) -> String {
+    format!("{GENERATION_PREFIX}{user}")
+}
+
+/// Stores a token if the user's session generation is still the one the login read:
+/// `KEYS = [token key, user's index, generation key]`, `ARGV = [user id, lifetime, expiry score,
+/// now, generation]`; 1 if stored, 0 if the generation moved on. A script runs atomically, so
+/// it cannot interleave with [`END_SESSIONS`].
+const WRITE_TOKEN: &str = r"
+if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[5]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+";
+
+/// Ends every session of a user: moves the generation on and deletes every token its index
+/// lists. `KEYS = [user's index, generation key]`.
+const END_SESSIONS: &str = r"
+redis.call('INCR', KEYS[2])
+local tokens = redis.call('ZRANGE', KEYS[1], 0, -1)
+for i = 1, #tokens, 500 do
+  redis.call('DEL', unpack(tokens, i, math.min(i + 499, #tokens)))
+end
+redis.call('DEL', KEYS[1])
+return #tokens
+";
+
+/// Reads a token: its user id and remaining time, and whether it is still good. A token this
+/// crate wrote is listed in its user's index (ended sessions are deleted with it); a token
+/// FastAPI Users wrote is not, and is good only while the user's sessions were never ended
+/// (generation 0), like its JWTs. `KEYS = [token key]`, `ARGV = [index prefix, generation
+/// prefix]`; `{user id, ttl}`, or nothing.
+const READ_TOKEN: &str = r"
+local user = redis.call('GET', KEYS[1])
+if not user then return nil end
+if not redis.call('ZSCORE', ARGV[1] .. user, KEYS[1]) then
+  if tonumber(redis.call('GET', ARGV[2] .. user) or '0') ~= 0 then return nil end
+end
+return {user, redis.call('TTL', KEYS[1])}
+";
 
 /// FastAPI Users' `RedisStrategy(redis, lifetime_seconds, key_prefix="fastapi_users_token:")`:
 /// a login makes an opaque token (`secrets.token_urlsafe()`: 32 random bytes, 43 base64url
@@ -177,11 +210,15 @@ impl RevocationStore for RedisStore {
 /// being the manager's expiry; a request reads it back with `GET`; a logout `DEL`s it. Tokens that
 /// FastAPI Users wrote into the same Redis keep working, and the other way round.
 ///
-/// Unlike FastAPI Users, a password change or reset kills every Redis token of the user: each
-/// login also records its key in `fastapi_users_user_tokens:<user id>`, a sorted set scored by the
-/// tokens' expiry (entries of expired tokens are pruned on the next login; the set expires with
-/// the user's newest token), and [`destroy_all`](TokenStrategy::destroy_all) deletes every key it
-/// lists. Tokens FastAPI Users wrote are not in that index and live until they expire.
+/// Unlike FastAPI Users, a password change, a reset or a deactivation ends every Redis token of the
+/// user: each login also records its key in `fastapi_users_user_tokens:<user id>`, a sorted set
+/// scored by the tokens' expiry (entries of expired tokens are pruned on the next login; the set
+/// expires with the user's newest token), and [`destroy_all`](TokenStrategy::destroy_all) moves
+/// the user's session generation (`fastapi_users_generation:<user id>`) on and deletes every key
+/// the index lists, in one script. A login stores its token, in one script too, only if the
+/// generation is still the one it read before checking the password, so a login racing the change
+/// keeps no session. Tokens FastAPI Users wrote are not in the index: they are good only while the
+/// user's sessions were never ended.
 ///
 /// A token that cannot be one (empty, longer than 43 characters, or not base64url) is refused
 /// without asking Redis; a Redis failure is an error (500), never a 401.
@@ -238,44 +275,50 @@ impl RedisStrategy {
 }
 
 impl TokenStrategy for RedisStrategy {
-    fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, Option<u64>> {
         Box::pin(async move {
-            let token = opaque_token();
-            let key = self.key(&token);
-            let lifetime = manager.expiry().as_secs().max(1);
-            let now = now();
-            let index = format!("{USER_TOKENS_PREFIX}{}", user.id);
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(user.id.to_string())
-                .arg("EX")
-                .arg(lifetime)
-                .ignore()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&index)
-                .arg("-inf")
-                .arg(now)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&index)
-                .arg(now.saturating_add(lifetime))
-                .arg(&key)
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(&index)
-                .arg(lifetime)
-                .ignore()
-                .query_async::<()>(&mut self.conn.clone())
+            let generation: Option<u64> = redis::cmd("GET")
+                .arg(generation_key(user))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(backend)?;
-            Ok(token)
+            Ok(Some(generation.unwrap_or(0)))
         })
     }
 
-    /// `GET` and `TTL` in one round trip: the claims' `exp` is now plus the key's remaining time
-    /// (now plus the manager's lifetime for a key without expiry).
+    fn write_token<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        user: &'a User,
+        generation: Option<u64>,
+    ) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let generation = match generation {
+                Some(generation) => generation,
+                None => TokenStrategy::generation(self, user.id).await?.unwrap_or(0),
+            };
+            let token = opaque_token();
+            let lifetime = manager.expiry().as_secs().max(1);
+            let now = now();
+            let stored: i64 = redis::Script::new(WRITE_TOKEN)
+                .key(self.key(&token))
+                .key(format!("{USER_TOKENS_PREFIX}{}", user.id))
+                .key(generation_key(user.id))
+                .arg(user.id.to_string())
+                .arg(lifetime)
+                .arg(now.saturating_add(lifetime))
+                .arg(now)
+                .arg(generation)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(backend)?;
+            Ok((stored == 1).then_some(token))
+        })
+    }
+
+    /// One script, one round trip: the user id, the key's remaining time (the claims' `exp` is
+    /// now plus that; now plus the manager's lifetime for a key without expiry), and the check
+    /// that the session was not ended.
     fn read_token<'a>(
         &'a self,
         manager: &'a LoginManager,
@@ -285,17 +328,16 @@ impl TokenStrategy for RedisStrategy {
             if !is_opaque_token(token) {
                 return Ok(None);
             }
-            let key = self.key(token);
-            let (user, ttl): (Option<String>, i64) = redis::pipe()
-                .cmd("GET")
-                .arg(&key)
-                .cmd("TTL")
-                .arg(&key)
-                .query_async(&mut self.conn.clone())
+            let read: Option<(String, i64)> = redis::Script::new(READ_TOKEN)
+                .key(self.key(token))
+                .arg(USER_TOKENS_PREFIX)
+                .arg(GENERATION_PREFIX)
+                .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(backend)?;
             // FastAPI Users answers an unparsable id with no user, too.
-            let Some(id) = user.and_then(|u| Uuid::parse_str(&u).ok()) else {
+            let Some((id, ttl)) = read.and_then(|(user, ttl)| Some((Uuid::parse_str(&user).ok()?, ttl)))
+            else {
                 return Ok(None);
             };
             let remaining = u64::try_from(ttl)
@@ -322,32 +364,13 @@ impl TokenStrategy for RedisStrategy {
 
     fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let index = format!("{USER_TOKENS_PREFIX}{}", user.id);
-            let mut conn = self.conn.clone();
-            let keys: Vec<String> = redis::cmd("ZRANGE")
-                .arg(&index)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
+            redis::Script::new(END_SESSIONS)
+                .key(format!("{USER_TOKENS_PREFIX}{}", user.id))
+                .key(generation_key(user.id))
+                .invoke_async::<i64>(&mut self.conn.clone())
                 .await
                 .map_err(backend)?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            // `ZREM` of what was read rather than `DEL` of the index: a token written meanwhile
-            // (a login with the new password) stays listed.
-            redis::pipe()
-                .atomic()
-                .cmd("DEL")
-                .arg(&keys)
-                .ignore()
-                .cmd("ZREM")
-                .arg(&index)
-                .arg(&keys)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(backend)
+            Ok(())
         })
     }
 }

@@ -1,7 +1,14 @@
 //! JWT revocation, which neither FastAPI Users nor fastapi-login has: a logout makes that token
-//! invalid (a deny-list entry kept until the token's own `exp`), and a password change or reset
-//! makes every token issued before it invalid (a per-user "not before" time). Kept in a
-//! [`RevocationStore`]: the same SQLite or PostgreSQL database as the users, or memory.
+//! invalid (a deny-list entry kept until the token's own `exp`), and a password change, a reset or
+//! a deactivation ends every session of the user at once (a per-user *session generation*: every
+//! token carries the generation it was issued under, and the change moves it on). Kept in a
+//! [`RevocationStore`]: the same SQLite or PostgreSQL database as the users, Redis, or memory.
+//!
+//! A generation is exact where a "not before" time is not: no clock, no second boundary, no
+//! lifetime is involved. A token issued one millisecond before the change carries the old
+//! generation and is refused from the change's answer on; a token issued after it carries the new
+//! one. FastAPI Users' tokens carry none and count as generation 0: they keep working until the
+//! user's first change, whatever their lifetime.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,18 +26,22 @@ use crate::token::now;
 pub struct TokenStatus {
     /// The token was logged out.
     pub revoked: bool,
-    /// Tokens of the user issued before this time (seconds since the epoch) are refused.
-    pub not_before: Option<u64>,
+    /// The user's session generation: a token issued under another one is refused (0 for a user
+    /// whose sessions were never ended).
+    pub generation: u64,
 }
 
-/// Storage of revoked tokens and per-user "not before" times. Every instance behind a load
+/// Storage of revoked tokens and per-user session generations. Every instance behind a load
 /// balancer must share one (the database they share), so a revocation is seen by all of them at
 /// once: each request reads it afresh, in one round trip.
 pub trait RevocationStore: Send + Sync + 'static {
     /// Refuses the token with this id (see [`token_id`]) until `until`, its `exp`.
     fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()>;
-    /// Refuses every token of `user` issued before `at`.
-    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()>;
+    /// The user's session generation (0 until [`end_sessions`](Self::end_sessions) first runs).
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64>;
+    /// Moves the user's session generation on, atomically (concurrent calls each count), so that
+    /// every token issued before is refused. Kept as long as the user exists: it has no expiry.
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()>;
     /// The token's and its user's status, in one lookup.
     fn status<'a>(&'a self, token_id: &'a str, user: Uuid) -> StoreFuture<'a, TokenStatus>;
     /// [`status`](Self::status) and the user's row, in one lookup where the store keeps the
@@ -62,7 +73,7 @@ pub struct MemoryRevocations {
 #[derive(Default)]
 struct Revoked {
     tokens: HashMap<String, u64>,
-    not_before: HashMap<Uuid, u64>,
+    generations: HashMap<Uuid, u64>,
 }
 
 impl fmt::Debug for MemoryRevocations {
@@ -80,9 +91,15 @@ impl RevocationStore for MemoryRevocations {
         Box::pin(async { Ok(()) })
     }
 
-    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let generation = inner.generations.get(&user).copied().unwrap_or(0);
+        Box::pin(async move { Ok(generation) })
+    }
+
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.not_before.insert(user, at);
+        *inner.generations.entry(user).or_insert(0) += 1;
         Box::pin(async { Ok(()) })
     }
 
@@ -90,7 +107,7 @@ impl RevocationStore for MemoryRevocations {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let status = TokenStatus {
             revoked: inner.tokens.get(token_id).is_some_and(|until| *until >= now()),
-            not_before: inner.not_before.get(&user).copied(),
+            generation: inner.generations.get(&user).copied().unwrap_or(0),
         };
         Box::pin(async move { Ok(status) })
     }

@@ -103,21 +103,28 @@ impl FromRequestParts<Users> for Peer {
     }
 }
 
-/// The active user these credentials belong to; one answer for every failure, unless the
-/// throttle refuses the attempt first (429, before any hashing).
-async fn log_in(users: &Users, client: Client, form: &LoginForm) -> Result<User, ApiError> {
+/// A new token of the backend that reads `from` for the active user these credentials belong
+/// to; one answer for every failure, unless the throttle refuses the attempt first (429, before
+/// any hashing).
+async fn log_in(
+    users: &Users,
+    client: Client,
+    form: &LoginForm,
+    from: Transport,
+) -> Result<String, ApiError> {
     let attempt = users
         .throttle()
         .login(&form.username, client)
         .await
         .map_err(|wait| ApiError::TooManyRequests(codes::LOGIN_TOO_MANY_ATTEMPTS, wait))?;
-    match users.authenticate(&form.username, &form.password).await {
-        Ok(Some(user)) if user.is_active => {
+    match users.log_in(from, &form.username, &form.password).await {
+        Ok(Some((user, token))) => {
             attempt.succeeded();
             users.hooks().on_after_login(&user).await;
-            Ok(user)
+            Ok(token)
         }
-        // Unknown email, wrong password, inactive user: the attempt stays counted as a failure.
+        // Unknown email, wrong password, inactive user, a login that lost a race with a change
+        // ending the user's sessions: the attempt stays counted as a failure.
         Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
         Err(e) => {
             attempt.cancel();
@@ -131,11 +138,7 @@ async fn jwt_login(
     Peer(client): Peer,
     form: LoginForm,
 ) -> Result<Json<Value>, ApiError> {
-    let user = log_in(&users, client, &form).await?;
-    let token = users
-        .write_token(Transport::Header, &user)
-        .await
-        .map_err(internal)?;
+    let token = log_in(&users, client, &form, Transport::Header).await?;
     Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
 }
 
@@ -172,11 +175,7 @@ async fn cookie_login(
     Peer(client): Peer,
     form: LoginForm,
 ) -> Result<Response, ApiError> {
-    let user = log_in(&users, client, &form).await?;
-    let token = users
-        .write_token(Transport::Cookie, &user)
-        .await
-        .map_err(internal)?;
+    let token = log_in(&users, client, &form, Transport::Cookie).await?;
     let lifetime = users.manager().expiry().as_secs();
     Ok(with_cookie(&users, &token, lifetime))
 }

@@ -154,6 +154,9 @@ pub struct Users {
 struct Inner {
     store: Arc<dyn UserStore>,
     backends: Arc<Backends>,
+    /// The JWT revocation store, when revocation is on: [`Users::access_token`] reads the user's
+    /// session generation from it.
+    revocations: Option<Arc<dyn RevocationStore>>,
     hooks: Box<dyn DynHooks>,
     hasher: Hasher,
     throttle: Throttle,
@@ -308,6 +311,7 @@ impl UsersBuilder {
             inner: Arc::new(Inner {
                 store: self.store,
                 backends,
+                revocations: self.revocations,
                 hooks: self.hooks,
                 hasher: self.hasher,
                 throttle: self.throttle,
@@ -392,7 +396,7 @@ impl Users {
     /// wrong password. A right password of an active user stored as bcrypt or with other argon2
     /// parameters is re-hashed with ours. Not throttled: the login routes are.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
-        let Some(mut user) = self.inner.store.get_by_email(email).await? else {
+        let Some(user) = self.inner.store.get_by_email(email).await? else {
             self.inner
                 .hasher
                 .verify_nothing(password)
@@ -400,6 +404,61 @@ impl Users {
                 .map_err(UserError::Internal)?;
             return Ok(None);
         };
+        self.check_password(user, password).await
+    }
+
+    /// Logs in through the backend that reads `from`: the active user these credentials belong
+    /// to and a new token of that backend's strategy, or `None` (unknown email, wrong password,
+    /// inactive user), with [`authenticate`](Self::authenticate)'s costs. Not throttled: the
+    /// login routes are.
+    ///
+    /// The token belongs to the session generation read *before* the password is checked, so a
+    /// login racing a password change, a reset or a deactivation keeps no session: if the change
+    /// came first, the password is checked against the new row; if it came after, the token is of
+    /// the old generation and refused from the change's answer on.
+    pub async fn log_in(
+        &self,
+        from: Transport,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<(User, String)>, UserError> {
+        let Some(found) = self.inner.store.get_by_email(email).await? else {
+            self.inner
+                .hasher
+                .verify_nothing(password)
+                .await
+                .map_err(UserError::Internal)?;
+            return Ok(None);
+        };
+        let strategy = self.inner.backends.of(from);
+        let generation = strategy.generation(found.id).await?;
+        // The row as it is now that the generation is read (a stateless strategy needs no re-read).
+        let user = match generation {
+            Some(_) => self.inner.store.get(found.id).await?,
+            None => Some(found),
+        };
+        let Some(user) = user else {
+            self.inner
+                .hasher
+                .verify_nothing(password)
+                .await
+                .map_err(UserError::Internal)?;
+            return Ok(None);
+        };
+        let Some(user) = self.check_password(user, password).await? else {
+            return Ok(None);
+        };
+        if !user.is_active {
+            return Ok(None);
+        }
+        let token = strategy
+            .write_token(&self.inner.manager, &user, generation)
+            .await?;
+        Ok(token.map(|token| (user, token)))
+    }
+
+    /// `user` if `password` is theirs, re-hashing an outdated hash of an active user.
+    async fn check_password(&self, mut user: User, password: &str) -> Result<Option<User>, UserError> {
         let verified = self
             .inner
             .hasher
@@ -505,14 +564,21 @@ impl Users {
             .update(user.id, &patch)
             .await?
             .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
-        if patch.hashed_password.is_some() {
-            let Backends { bearer, cookie } = self.inner.backends.as_ref();
-            bearer.destroy_all(&updated).await?;
-            if !Arc::ptr_eq(bearer, cookie) {
-                cookie.destroy_all(&updated).await?;
-            }
+        // A new password (a change or a reset) and a deactivation end every session there was.
+        if patch.hashed_password.is_some() || patch.is_active == Some(false) {
+            self.end_sessions(&updated).await?;
         }
         Ok((updated, fields))
+    }
+
+    /// Ends every session of `user` on both backends, at once (see [`TokenStrategy::destroy_all`]).
+    pub async fn end_sessions(&self, user: &User) -> Result<(), UserError> {
+        let Backends { bearer, cookie } = self.inner.backends.as_ref();
+        bearer.destroy_all(user).await?;
+        if !Arc::ptr_eq(bearer, cookie) {
+            cookie.destroy_all(user).await?;
+        }
+        Ok(())
     }
 
     /// Deletes a user, with the delete hooks around it.
@@ -524,14 +590,25 @@ impl Users {
     }
 
     /// A new token for `user` from the strategy of the backend that reads `from` (the bearer
-    /// backend for the header, the cookie backend for the cookie).
+    /// backend for the header, the cookie backend for the cookie), in the user's current session
+    /// generation. A login should use [`log_in`](Self::log_in), which reads the generation before
+    /// it checks the password.
     pub async fn write_token(&self, from: Transport, user: &User) -> Result<String, UserError> {
-        Ok(self
-            .inner
-            .backends
-            .of(from)
-            .write_token(&self.inner.manager, user)
-            .await?)
+        let strategy = self.inner.backends.of(from);
+        // Only a concurrent end of the user's sessions makes a write fail; then the new
+        // generation is read and the token is written in it.
+        for _ in 0..3 {
+            let generation = strategy.generation(user.id).await?;
+            if let Some(token) = strategy
+                .write_token(&self.inner.manager, user, generation)
+                .await?
+            {
+                return Ok(token);
+            }
+        }
+        Err(UserError::Internal(
+            "the user's sessions kept being ended while a token was written".into(),
+        ))
     }
 
     /// Logs out `token`, presented through `from`, if it belongs to `user`: a database or Redis
@@ -546,10 +623,16 @@ impl Users {
         Ok(())
     }
 
-    /// FastAPI Users' JWT access token for this user: `{"sub", "aud": ["fastapi-users:auth"],
-    /// "exp"}`, whatever the backends' strategies.
-    pub fn access_token(&self, user: &User) -> Result<String, UserError> {
-        tokens::access_token(&self.inner.manager, user).map_err(|e| UserError::Internal(Box::new(e)))
+    /// A JWT access token for this user, whatever the backends' strategies: FastAPI Users' claims
+    /// (`sub`, `aud: ["fastapi-users:auth"]`, `exp`) with `iat`, `jti` and, when revocation is on,
+    /// the user's current session generation.
+    pub async fn access_token(&self, user: &User) -> Result<String, UserError> {
+        let generation = match &self.inner.revocations {
+            Some(revocations) => Some(revocations.generation(user.id).await?),
+            None => None,
+        };
+        tokens::access_token(&self.inner.manager, user, generation)
+            .map_err(|e| UserError::Internal(Box::new(e)))
     }
 
     fn sign(&self, claims: &impl serde::Serialize) -> Result<String, UserError> {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use uuid::Uuid;
 
@@ -24,12 +25,19 @@ const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_emai
 const CREATE_LOWER_EMAIL_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON user (lower(email))";
 
-/// Revoked tokens (until their `exp`) and per-user "not before" times: ours, beside FastAPI Users'
-/// tables.
+/// Revoked tokens (until their `exp`) and per-user session generations: ours, beside FastAPI
+/// Users' tables.
 const CREATE_REVOCATION: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
-    "CREATE TABLE IF NOT EXISTS token_not_before (user_id CHAR(36) NOT NULL PRIMARY KEY, not_before BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS token_generation (user_id CHAR(36) NOT NULL PRIMARY KEY, generation BIGINT NOT NULL)",
+];
+/// An earlier version kept per-user "not before" seconds in `token_not_before`: each such user's
+/// tokens without a generation (all of that version's) are ended, once, and the table goes.
+const ADOPT_NOT_BEFORE: [&str; 2] = [
+    "INSERT INTO token_generation (user_id, generation) SELECT user_id, 1 FROM token_not_before WHERE true \
+     ON CONFLICT (user_id) DO NOTHING",
+    "DROP TABLE token_not_before",
 ];
 
 /// The columns, in table order, as a literal for `concat!`.
@@ -101,6 +109,22 @@ impl SqliteStore {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        let old: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'token_not_before'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        if old.is_some() {
+            let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
+            for statement in ADOPT_NOT_BEFORE {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            tx.commit().await.map_err(|e| e.to_string())?;
         }
         sqlx::query(CREATE_LOWER_EMAIL_INDEX)
             .execute(&self.pool)
@@ -227,6 +251,27 @@ impl UserStore for SqliteStore {
     }
 }
 
+/// Moves `user`'s session generation on, in the caller's transaction.
+pub(crate) async fn bump_generation(conn: &mut SqliteConnection, user: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO token_generation (user_id, generation) VALUES (?, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET generation = generation + 1",
+    )
+    .bind(user.to_string())
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn status_of(row: &SqliteRow) -> Result<TokenStatus, StoreError> {
+    let generation: Option<i64> = row.try_get("generation").map_err(backend)?;
+    Ok(TokenStatus {
+        revoked: row.try_get("revoked").map_err(backend)?,
+        generation: generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)),
+    })
+}
+
 impl RevocationStore for SqliteStore {
     fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -245,18 +290,22 @@ impl RevocationStore for SqliteStore {
         })
     }
 
-    fn revoke_before(&self, user: Uuid, at: u64) -> StoreFuture<'_, ()> {
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO token_not_before (user_id, not_before) VALUES (?, ?) \
-                 ON CONFLICT (user_id) DO UPDATE SET not_before = excluded.not_before",
-            )
-            .bind(user.to_string())
-            .bind(seconds(at))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-            Ok(())
+            let generation: Option<i64> =
+                sqlx::query_scalar("SELECT generation FROM token_generation WHERE user_id = ?")
+                    .bind(user.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+            Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
+        })
+    }
+
+    fn end_sessions(&self, user: Uuid) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            bump_generation(&mut conn, user).await
         })
     }
 
@@ -264,7 +313,7 @@ impl RevocationStore for SqliteStore {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT EXISTS (SELECT 1 FROM token_denylist WHERE token_id = ? AND expires_at >= ?) AS revoked, \
-                 (SELECT not_before FROM token_not_before WHERE user_id = ?) AS not_before",
+                 (SELECT generation FROM token_generation WHERE user_id = ?) AS generation",
             )
             .bind(token_id)
             .bind(seconds(now()))
@@ -272,11 +321,7 @@ impl RevocationStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
-            Ok(TokenStatus {
-                revoked: row.try_get("revoked").map_err(backend)?,
-                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
-            })
+            status_of(&row)
         })
     }
 
@@ -286,17 +331,18 @@ impl RevocationStore for SqliteStore {
         user: Uuid,
     ) -> StoreFuture<'a, (TokenStatus, Option<User>)> {
         Box::pin(async move {
+            let id = user.to_string();
             let row = sqlx::query(concat!(
                 "SELECT ",
                 columns!(),
                 ", EXISTS (SELECT 1 FROM token_denylist WHERE token_id = ? AND expires_at >= ?) AS revoked, \
-                 (SELECT not_before FROM token_not_before WHERE user_id = ?) AS not_before \
+                 (SELECT generation FROM token_generation WHERE user_id = ?) AS generation \
                  FROM user WHERE id = ?"
             ))
             .bind(token_id)
             .bind(seconds(now()))
-            .bind(user.to_string())
-            .bind(user.to_string())
+            .bind(&id)
+            .bind(&id)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -304,12 +350,7 @@ impl RevocationStore for SqliteStore {
                 // No such user: the token is useless anyway (the loader answers 401).
                 return Ok((TokenStatus::default(), None));
             };
-            let not_before: Option<i64> = row.try_get("not_before").map_err(backend)?;
-            let status = TokenStatus {
-                revoked: row.try_get("revoked").map_err(backend)?,
-                not_before: not_before.map(|t| u64::try_from(t).unwrap_or(0)),
-            };
-            Ok((status, Some(row_to_user(&row)?)))
+            Ok((status_of(&row)?, Some(row_to_user(&row)?)))
         })
     }
 }

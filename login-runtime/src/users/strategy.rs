@@ -14,13 +14,30 @@ use super::store::{StoreError, StoreFuture};
 use super::tokens;
 use crate::manager::LoginManager;
 use crate::reader::{ReadFuture, TokenRead, TokenReader, Transport};
-use crate::token::{Claims, now};
+use crate::token::Claims;
 
 /// How a backend makes, reads and destroys tokens. Every method gets the access-token manager
 /// (keys, audience, lifetime).
+///
+/// A strategy that can end sessions keeps a per-user *session generation*: a login reads it
+/// ([`generation`](Self::generation)) before it checks the password, and
+/// [`write_token`](Self::write_token) makes a token that is good only while the generation has not
+/// moved on; [`destroy_all`](Self::destroy_all) moves it on. So a change that ends every session
+/// (a new password, a reset, a deactivation) also ends the sessions of logins that were still
+/// checking the old password when it happened: no time window, whatever the clocks.
 pub trait TokenStrategy: Send + Sync + 'static {
-    /// A new token for `user`.
-    fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String>;
+    /// The user's session generation, read by a login before it checks the password; `None`
+    /// for a strategy that keeps no sessions (stateless JWTs).
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, Option<u64>>;
+    /// A new token for `user`, good while the user's session generation is `generation` (as
+    /// [`generation`](Self::generation) returned it); `None` if it has moved on since (the login
+    /// lost a race with a change that ended every session).
+    fn write_token<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        user: &'a User,
+        generation: Option<u64>,
+    ) -> StoreFuture<'a, Option<String>>;
     /// The claims of a good token (`sub` is the user id); `None` for any other.
     fn read_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str)
     -> StoreFuture<'a, Option<Claims>>;
@@ -40,13 +57,16 @@ pub trait TokenStrategy: Send + Sync + 'static {
     }
     /// Logs `token` out.
     fn destroy_token<'a>(&'a self, manager: &'a LoginManager, token: &'a str) -> StoreFuture<'a, ()>;
-    /// Kills every token of `user` made before now (a password change or reset).
+    /// Ends every session of `user`: every token written before is refused from the moment this
+    /// returns (a password change, a reset, a deactivation).
     fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()>;
 }
 
-/// FastAPI Users' JWT strategy: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`, HS256. With a
-/// [`RevocationStore`], logout and password changes take effect (one lookup per request);
-/// without, a token lives until its `exp`, as in FastAPI Users.
+/// FastAPI Users' JWT strategy: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`, HS256, plus `iat`
+/// and a random `jti` (every login its own token). With a [`RevocationStore`], logout and the
+/// changes that end sessions take effect (one lookup per request, joined with the user row where
+/// the store keeps users) and tokens carry the user's session generation `gen`; without, a token
+/// lives until its `exp`, as in FastAPI Users.
 pub struct JwtStrategy {
     revocations: Option<Arc<dyn RevocationStore>>,
 }
@@ -66,8 +86,27 @@ impl JwtStrategy {
 }
 
 impl TokenStrategy for JwtStrategy {
-    fn write_token<'a>(&'a self, manager: &'a LoginManager, user: &'a User) -> StoreFuture<'a, String> {
-        let token = tokens::access_token(manager, user).map_err(|e| StoreError::Backend(Box::new(e)));
+    fn generation(&self, user: Uuid) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            match &self.revocations {
+                Some(revocations) => Ok(Some(revocations.generation(user).await?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The generation is written into the token (`gen`) and checked when it is read: nothing to
+    /// store.
+    fn write_token<'a>(
+        &'a self,
+        manager: &'a LoginManager,
+        user: &'a User,
+        generation: Option<u64>,
+    ) -> StoreFuture<'a, Option<String>> {
+        let generation = self.revocations.as_ref().and(generation);
+        let token = tokens::access_token(manager, user, generation)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(Box::new(e)));
         Box::pin(async move { token })
     }
 
@@ -91,22 +130,24 @@ impl TokenStrategy for JwtStrategy {
         manager: &'a LoginManager,
         token: &'a str,
     ) -> StoreFuture<'a, Option<(Claims, Option<User>)>> {
-        let claims = manager.decode(token).ok();
+        let Some(revocations) = &self.revocations else {
+            let claims = manager.decode(token).ok();
+            return Box::pin(async move { Ok(claims.map(|claims| (claims, None))) });
+        };
+        let read = manager
+            .decode_with::<tokens::AccessIn>(token, &manager.inner.validation)
+            .ok();
         Box::pin(async move {
-            let Some(claims) = claims else { return Ok(None) };
-            let Some(revocations) = &self.revocations else {
-                return Ok(Some((claims, None)));
-            };
-            let Ok(user) = Uuid::parse_str(&claims.sub) else {
+            let Some(read) = read else { return Ok(None) };
+            let Ok(user) = Uuid::parse_str(&read.sub) else {
                 return Ok(None);
             };
             let (status, user) = revocations.status_with_user(&token_id(token), user).await?;
-            // FastAPI Users writes no `iat`: its tokens were made `lifetime` before `exp`.
-            let issued = claims
-                .iat
-                .unwrap_or(claims.exp.saturating_sub(manager.expiry().as_secs()));
-            let refused = status.revoked || status.not_before.is_some_and(|not_before| issued < not_before);
-            Ok((!refused).then_some((claims, user)))
+            // FastAPI Users' tokens carry no generation: 0, good until the first change.
+            if status.revoked || status.generation != read.generation {
+                return Ok(None);
+            }
+            Ok(Some((read.into_claims(), user)))
         })
     }
 
@@ -123,7 +164,7 @@ impl TokenStrategy for JwtStrategy {
     fn destroy_all<'a>(&'a self, user: &'a User) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             match &self.revocations {
-                Some(revocations) => revocations.revoke_before(user.id, now()).await,
+                Some(revocations) => revocations.end_sessions(user.id).await,
                 None => Ok(()),
             }
         })

@@ -97,7 +97,7 @@ async fn reset_tokens_work_once_and_only_as_reset_tokens() {
     let reset = recorder.token("reset");
     users.request_verify("ann@example.com").await.unwrap();
     let verify = recorder.token("verify");
-    let access = users.access_token(&user).unwrap();
+    let access = users.access_token(&user).await.unwrap();
 
     for wrong in [&verify, &access, &"garbage".to_owned()] {
         assert!(matches!(

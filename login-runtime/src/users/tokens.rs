@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::User;
 use crate::manager::LoginManager;
-use crate::token::{HasIat, TokenError, now};
+use crate::token::{AudienceClaim, Claims, HasIat, StringClaim, TokenError, now};
 
 /// The audience of access tokens.
 pub const AUTH_AUDIENCE: &str = "fastapi-users:auth";
@@ -16,11 +16,60 @@ pub const RESET_AUDIENCE: &str = "fastapi-users:reset";
 /// The audience of verify tokens.
 pub const VERIFY_AUDIENCE: &str = "fastapi-users:verify";
 
+/// An access token as written: FastAPI Users' claims (`sub`, `aud`, `exp`), which FastAPI Users
+/// and PyJWT read, then ours, which they ignore: `iat`, a random `jti` (so that two logins in one
+/// millisecond get two tokens, each its own session) and, with revocation, the user's session
+/// generation `gen`.
 #[derive(Serialize)]
 pub(crate) struct AccessClaims<'a> {
     pub sub: String,
     pub aud: [&'a str; 1],
     pub exp: u64,
+    pub iat: u64,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#gen: Option<u64>,
+}
+
+/// An access token as read: the core's [`Claims`] checks (`scopes`, `iss` and `aud` shapes), and
+/// the session generation, absent (0) in FastAPI Users' tokens.
+#[derive(Deserialize)]
+pub(crate) struct AccessIn {
+    pub sub: String,
+    exp: u64,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    nbf: Option<u64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default, rename = "iss")]
+    _iss: StringClaim,
+    #[serde(default, rename = "aud")]
+    _aud: AudienceClaim,
+    #[serde(default, rename = "gen")]
+    pub generation: u64,
+}
+
+impl HasIat for AccessIn {
+    fn iat(&self) -> Option<u64> {
+        self.iat
+    }
+
+    fn exp(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
+impl AccessIn {
+    /// The core's claims of this token.
+    pub fn into_claims(self) -> Claims {
+        let mut claims = Claims::new(self.sub, self.exp);
+        claims.iat = self.iat;
+        claims.nbf = self.nbf;
+        claims.scopes = self.scopes;
+        claims
+    }
 }
 
 #[derive(Serialize)]
@@ -67,14 +116,28 @@ impl HasIat for VerifyIn {
     }
 }
 
-/// FastAPI Users' access token for `user`: `{"sub", "aud": ["fastapi-users:auth"], "exp"}`.
-pub(crate) fn access_token(manager: &LoginManager, user: &User) -> Result<String, TokenError> {
+/// An access token for `user`, issued under session `generation` (`None`: stateless, no `gen`).
+pub(crate) fn access_token(
+    manager: &LoginManager,
+    user: &User,
+    generation: Option<u64>,
+) -> Result<String, TokenError> {
+    let iat = now();
     let claims = AccessClaims {
         sub: user.id.to_string(),
         aud: [AUTH_AUDIENCE],
-        exp: expires(manager.expiry().as_secs()),
+        exp: iat.saturating_add(manager.expiry().as_secs()),
+        iat,
+        jti: token_id(),
+        r#gen: generation,
     };
     manager.encode_claims(&claims)
+}
+
+/// A token id: 128 random bits (from the OS-seeded thread generator), unpadded base64url.
+fn token_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
 pub(crate) fn expires(lifetime_secs: u64) -> u64 {
