@@ -3,7 +3,7 @@
 //! tokens; a logout ends exactly its session; a password change, a reset, a deactivation and a
 //! deletion end every earlier session with no time window (no test here sleeps to the next second),
 //! even against logins racing the change; FastAPI Users' own tokens live until the user's first
-//! such change, whatever their lifetime.
+//! such change, whatever their lifetime; a reset token dies when the email changes.
 //!
 //! Runs as `<store>::<strategy>::<name>`: the stores `memory`, `sqlite` and `postgres` (the
 //! PostgreSQL of `DATABASE_URL`, a schema per test; skipped with a `SKIPPED` line without it), the
@@ -541,6 +541,32 @@ async fn fastapi_users_tokens_live_until_the_first_change(store: Store, tokens: 
     assert_eq!(server.me_cookie(&theirs).await, StatusCode::UNAUTHORIZED);
 }
 
+/// A reset token is bound to the address it was mailed to: once the email changed, it is refused.
+async fn a_reset_token_dies_when_the_email_changes(store: Store, tokens: Tokens, test: &str) {
+    let Some(server) = Server::start(store, tokens, test).await else {
+        return;
+    };
+    let email = server.user("moving").await;
+    let token = server.bearer_login(&email, PASSWORD).await;
+    let res = server
+        .send(Req::post("/auth/forgot-password").json(&json!({ "email": email })))
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED);
+    let reset = server.mail.0.lock().unwrap().last().unwrap().1.clone();
+    let moved = format!("moved-{email}");
+    let res = server.patch_me(&token, json!({ "email": moved })).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = server
+        .send(Req::post("/auth/reset-password").json(&json!({ "token": reset, "password": "taken over!" })))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    assert_eq!(res.json(), json!({ "detail": "RESET_PASSWORD_BAD_TOKEN" }));
+    let res = server
+        .send(Req::post("/auth/jwt/login").form(&[("username", moved.as_str()), ("password", PASSWORD)]))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "the password is unchanged");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry points: store × strategy.
 // ---------------------------------------------------------------------------------------------
@@ -564,6 +590,7 @@ macro_rules! revocable {
             a_logout_ends_exactly_its_session,
             every_change_ends_every_earlier_session_at_once,
             logins_racing_a_password_change_keep_no_session,
+            a_reset_token_dies_when_the_email_changes,
         }
     };
 }

@@ -72,6 +72,11 @@ const EXTRA_CLAIMS: &[(&str, &str, &str)] = &[
         "(7) with revocation, the user's session generation: a password change, reset or \
          deactivation ends every earlier session with no time window",
     ),
+    (
+        "fastapi-users:reset",
+        "email",
+        "(8) the address the reset token was mailed to: it dies when the email changes",
+    ),
 ];
 
 /// Every intentional difference from the recorded FastAPI Users answers.

@@ -664,6 +664,7 @@ impl Users {
         let claims = tokens::ResetOut {
             sub: user.id.to_string(),
             password_fgpt: &fingerprint,
+            email: &user.email,
             aud: RESET_AUDIENCE,
             exp: tokens::expires(self.inner.lifetime),
         };
@@ -689,7 +690,13 @@ impl Users {
             .await
             .map_err(UserError::Internal)?
             .is_ok();
-        if !fingerprint_ok || !user.is_active {
+        // Ours name the address they were mailed to: an email change ends them. FastAPI Users'
+        // name none.
+        let same_address = claims
+            .email
+            .as_deref()
+            .is_none_or(|email| email_key(email) == email_key(&user.email));
+        if !fingerprint_ok || !user.is_active || !same_address {
             return Err(UserError::BadToken);
         }
         let update = UpdateUser {

@@ -72,10 +72,13 @@ impl AccessIn {
     }
 }
 
+/// A reset token: FastAPI Users' claims, and the address it was mailed to (FastAPI Users ignores
+/// it; here a token dies when the user's email changes).
 #[derive(Serialize)]
 pub(crate) struct ResetOut<'a> {
     pub sub: String,
     pub password_fgpt: &'a str,
+    pub email: &'a str,
     pub aud: &'a str,
     pub exp: u64,
 }
@@ -92,6 +95,9 @@ pub(crate) struct VerifyOut<'a> {
 pub(crate) struct ResetIn {
     pub sub: String,
     pub password_fgpt: String,
+    /// Absent from FastAPI Users' reset tokens.
+    #[serde(default)]
+    pub email: Option<String>,
     #[serde(default)]
     pub iat: Option<u64>,
 }
