@@ -84,11 +84,7 @@ impl LoginManager {
     /// assert_eq!(paths, ["/", "/users", "/users/", "/users/me"]);
     /// ```
     pub fn removal_cookies_for(&self, request_path: &str) -> Vec<Cookie<'static>> {
-        let host_only_root = self
-            .cookie_name_or_default()
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("__Host-"));
-        let paths = if host_only_root {
+        let paths = if crate::checks::cookie_prefix(self.cookie_name_or_default()) == Some("__Host-") {
             vec!["/"]
         } else {
             ancestor_paths(request_path)
