@@ -100,8 +100,10 @@ impl LoginManager {
 
     /// When the request carries the token cookie more than once (which never authenticates, see
     /// [`CookieLookup`](crate::transport::CookieLookup)), adds the
-    /// [`removal_cookies_for`](Self::removal_cookies_for) its path to `response`. The extractors
-    /// call it on the unauthenticated answer; call it yourself on an answer of your own.
+    /// [`removal_cookies_for`](Self::removal_cookies_for) its path to `response`. A required
+    /// user ([`Authenticated`](crate::Authenticated), `#[protected]`) calls it on its
+    /// unauthenticated answer (401, or the route's redirect); an optional user yields `None` and
+    /// lets the handler answer, so call it there yourself if that answer should clear them too.
     pub fn clear_repeated_cookie(&self, parts: &Parts, response: &mut Response) {
         let Some(name) = self.inner.cookie.as_deref() else {
             return;

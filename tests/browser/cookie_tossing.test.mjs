@@ -82,12 +82,18 @@ async function startExample(t, name, env) {
   return { base: `http://${HOST}:${port}`, stderr: () => stderr };
 }
 
-/** The attacker's site: another port of the same host, whose page writes `cookie`. */
-async function attackerSite(t, cookie) {
+/** The attacker's site: another port of the same host, whose page writes `cookie` from script
+ * (or, with `{ header: true }`, whose server sends it in `Set-Cookie`, which may also replace an
+ * HttpOnly cookie). */
+async function attackerSite(t, cookie, { header = false } = {}) {
+  const write = header ? '' : `document.cookie = ${JSON.stringify(cookie)}; `;
   const page = `<!doctype html><title>Free prizes</title><h1>Free prizes</h1>
-<script>document.cookie = ${JSON.stringify(cookie)}; document.body.dataset.tossed = "yes";</script>`;
+<script>${write}document.body.dataset.tossed = "yes";</script>`;
   const server = http.createServer((_, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      ...(header ? { 'set-cookie': cookie } : {}),
+    });
     res.end(page);
   });
   await new Promise((resolve) => server.listen(0, HOST, resolve));
@@ -212,6 +218,58 @@ test('users: a tossed fastapiusersauth cookie does not take the victim\'s passwo
   assert.equal(JSON.parse(mine.body).email, victim.email);
   assert.equal((await login(victim, newPassword)).status, 200);
   assert.equal((await login(attacker)).status, 200);
+});
+
+test('users with COOKIE_NAME=__Host-fastapiusersauth: Chromium itself refuses the narrower-path toss', async (t) => {
+  const name = '__Host-fastapiusersauth';
+  const app = await startExample(t, 'users', {
+    DATABASE_URL: `sqlite://${path.join(scratch, `users-${randomUUID()}.db`)}`,
+    SECRET: randomBytes(32).toString('hex'),
+    COOKIE_NAME: name,
+  });
+  const attacker = { email: `attacker-${randomUUID()}@example.com`, password: 'the attacker password' };
+  const victim = { email: `victim-${randomUUID()}@example.com`, password: 'the victim password' };
+  for (const who of [attacker, victim]) {
+    assert.equal((await post(`${app.base}/auth/register`, who)).status, 201);
+  }
+  const res = await post(`${app.base}/auth/jwt/login`,
+    new URLSearchParams({ username: attacker.email, password: attacker.password }));
+  const attackerToken = (await res.json()).access_token;
+
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(await attackerSite(t, `${name}=${attackerToken}; path=/users; secure`));
+  await page.waitForSelector('body[data-tossed="yes"]');
+  assert.deepEqual(await cookiesNamed(context, `${app.base}/users/me`, name), [],
+    'a __Host- cookie with Path=/users is dropped by the browser');
+
+  await page.route(`${app.base}/app`, (route) =>
+    route.fulfill({ contentType: 'text/html; charset=utf-8', body: FRONT_END }));
+  await page.goto(`${app.base}/app`);
+  const loggedIn = await step(page, 'login', async () => {
+    await page.fill('#email', victim.email);
+    await page.fill('#password', victim.password);
+    await page.click('#login button');
+  });
+  assert.equal(loggedIn.status, 204, loggedIn.body);
+  const [held] = await cookiesNamed(context, `${app.base}/users/me`, name);
+  assert.ok(held.secure && held.path === '/' && held.httpOnly, JSON.stringify(held));
+  const changed = await step(page, 'change', async () => {
+    await page.fill('#new-password', `the victim's new password ${randomUUID()}`);
+    await page.click('#change button');
+  });
+  assert.equal(changed.status, 200, changed.body);
+  assert.equal(JSON.parse(changed.body).email, victim.email);
+
+  // What __Host- does not do (SECURITY.md): ports are not isolated by cookies, so a server on
+  // another port of the same host can still replace the cookie at Path=/ (its script cannot:
+  // the cookie is HttpOnly).
+  const other = await context.newPage();
+  await other.goto(await attackerSite(t, `${name}=${attackerToken}; Path=/; Secure; HttpOnly`, { header: true }));
+  await other.waitForSelector('body[data-tossed="yes"]');
+  const [replaced] = await cookiesNamed(context, `${app.base}/users/me`, name);
+  assert.equal(replaced.value, attackerToken, 'another port replaced the __Host- cookie');
 });
 
 // ---- the `login` example: fastapi-login's `access-token` cookie and its dashboard ----
