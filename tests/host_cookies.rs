@@ -14,7 +14,7 @@ mod example;
 mod login_example;
 mod support;
 #[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports, dead_code)]
+#[allow(unused_macros, unused_imports)]
 mod users_db;
 
 use std::process::{Command, Stdio};
