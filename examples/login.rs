@@ -5,7 +5,8 @@
 //! curl -d username=johndoe@e.mail -d password=hunter2 localhost:8000/auth/token
 //! curl -H "Authorization: Bearer $TOKEN" localhost:8000/protected
 //! ```
-//! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one).
+//! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one),
+//! `COOKIE_NAME` the cookie (`access-token`; `__Host-access-token` in production).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -191,13 +192,21 @@ pub fn app(manager: LoginManager) -> Router {
         .with_state(manager)
 }
 
-/// `Auth`'s settings with the secret from `SECRET`, or a random one (with a warning) when unset.
+/// `Auth`'s settings with the secret from `SECRET`, or a random one (with a warning) when unset,
+/// and the cookie named by `COOKIE_NAME` when set.
 pub fn manager() -> Result<LoginManager, login_runtime::ConfigError> {
-    if std::env::var_os("SECRET").is_some() {
-        return Auth::manager();
+    let mut builder = Auth::builder();
+    if std::env::var_os("SECRET").is_none() {
+        tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
+        builder = builder.secret(rand::random::<[u8; 32]>());
     }
-    tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
-    Auth::builder().secret(rand::random::<[u8; 32]>()).build()
+    if let Ok(name) = std::env::var("COOKIE_NAME") {
+        builder = builder.cookie(name);
+    }
+    builder.build().map_err(|e| match e.setting() {
+        "cookie" => login_runtime::ConfigError::new("COOKIE_NAME", e.to_string()),
+        _ => e,
+    })
 }
 
 #[allow(dead_code)] // the tests include this file for `app` and do not call `main`

@@ -9,7 +9,8 @@
 //! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing, or
 //! `postgres://…`),
 //! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
-//! process). Reset and verify tokens are "mailed" to stdout.
+//! process), `COOKIE_NAME` the cookie (`__Host-fastapiusersauth` in production). Reset and verify
+//! tokens are "mailed" to stdout.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,6 +101,8 @@ pub fn app(users: Users) -> Router {
 ///   0: the header is ignored, and the login throttle keys on the connection's peer address).
 /// - `CSRF_TRUSTED_ORIGINS`: comma-separated origins (`https://app.example.com`) whose pages may
 ///   send cookie-authenticated, state-changing requests besides the server's own host.
+/// - `COOKIE_NAME`: the cookie backend's cookie (default `fastapiusersauth`, FastAPI Users'
+///   own); `__Host-fastapiusersauth` is the recommended setting in production (see SECURITY.md).
 pub async fn users_from_env() -> Result<Users, ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
     let (store, revocations, tokens): (
@@ -139,6 +142,9 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
         if !origin.trim().is_empty() {
             builder = builder.csrf_trusted_origin(origin.trim());
         }
+    }
+    if let Ok(name) = std::env::var("COOKIE_NAME") {
+        builder = builder.cookie_name(name);
     }
     match env_choice("JWT_REVOCATION", &["on", "off"])?.as_str() {
         "off" => {}
@@ -188,6 +194,7 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
     // Name the variable the operator set rather than the builder's method.
     built.map_err(|e| match e.setting() {
         "csrf_trusted_origin" => ConfigError::new("CSRF_TRUSTED_ORIGINS", e.to_string()),
+        "cookie" => ConfigError::new("COOKIE_NAME", e.to_string()),
         _ => e,
     })
 }

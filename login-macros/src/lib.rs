@@ -122,7 +122,7 @@ pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `algorithm = "HS256"` | one of HS256/384/512, RS/PS256/384/512, ES256/384, EdDSA (key pairs via `builder().pem_keys(..)`) | `"HS256"` |
 /// | `token_url = "/auth/token"` | the login route | `"/auth/token"` |
 /// | `header = bool` | read `Authorization: Bearer` | `true` |
-/// | `cookie` / `cookie = "name"` | also read this cookie (bare: `access-token`) | no cookie |
+/// | `cookie` / `cookie = "name"` | also read this cookie (bare: `access-token`); a `__Host-` name is recommended in production and needs `secure_cookies` on | no cookie |
 /// | `expiry_secs = N` | token and cookie lifetime | 900 |
 /// | `leeway_secs = N` | clock skew allowed | 0 |
 /// | `issuer = "…"`, `audience = "…"` | written into tokens and required from them | none |

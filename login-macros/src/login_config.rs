@@ -6,7 +6,7 @@ use quote::quote;
 use syn::{Ident, ItemStruct, LitBool, LitInt, LitStr};
 
 use crate::attr::parse_args;
-use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
+use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 
 const VALID: &[&str] = &[
     "secret = \"..\" | env(\"VAR\")",
@@ -153,6 +153,12 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
         && let Err(problem) = check_cookie_name(&name.value())
     {
         fail(name.span(), format!("invalid `cookie`: {problem}"));
+    }
+    if let Some((name, _)) = &c.cookie
+        && let Some(secure) = &c.secure_cookies
+        && let Err(problem) = check_cookie_prefix(&name.value(), secure.value)
+    {
+        fail(secure.span(), format!("invalid `secure_cookies`: {problem}"));
     }
     if let Some(header) = &c.header
         && !header.value

@@ -61,3 +61,29 @@ pub fn check_cookie_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The cookie name prefixes browsers give a meaning to (RFC 6265bis §4.1.3), matched without
+/// regard to case as browsers do: a `__Secure-` cookie is kept only with `Secure`; a `__Host-`
+/// cookie only with `Secure`, `Path=/` and no `Domain`.
+pub const COOKIE_PREFIXES: [&str; 2] = ["__Host-", "__Secure-"];
+
+/// The browser prefix `name` starts with, if any ([`COOKIE_PREFIXES`]).
+pub fn cookie_prefix(name: &str) -> Option<&'static str> {
+    COOKIE_PREFIXES.into_iter().find(|p| {
+        name.get(..p.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(p))
+    })
+}
+
+/// A `__Host-` or `__Secure-` cookie is written with `Secure`: browsers drop it otherwise, so no
+/// login would ever stick.
+pub fn check_cookie_prefix(name: &str, secure: bool) -> Result<(), String> {
+    match cookie_prefix(name) {
+        Some(prefix) if !secure => Err(format!(
+            "the cookie `{name}` starts with `{prefix}`, which browsers keep only when it is \
+             `Secure`: keep secure cookies on (browsers treat http://localhost as secure), or \
+             choose a name without the prefix"
+        )),
+        _ => Ok(()),
+    }
+}

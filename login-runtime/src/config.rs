@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
-use crate::checks::{check_cookie_name, check_leeway, check_secret, check_token_url};
+use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 use crate::manager::{Inner, LoginManager, ResponseFn};
 use crate::reader::TokenReader;
 
@@ -178,6 +178,27 @@ impl LoginManagerBuilder {
 
     /// Also read the token from this cookie (fastapi-login's `use_cookie`; its default name is
     /// [`DEFAULT_COOKIE_NAME`]).
+    ///
+    /// A name starting with `__Host-` (`__Host-access-token`) is the recommended setting in
+    /// production: browsers then keep the cookie only when it is `Secure`, has `Path=/` and no
+    /// `Domain`, so a page of a sibling subdomain or of plain http cannot plant one, nor one with
+    /// a narrower path (cookie tossing). Pages on another port of the same host still can:
+    /// cookies do not isolate ports. Such a name needs [`secure_cookies`](Self::secure_cookies)
+    /// on, which [`build`](Self::build) checks.
+    ///
+    /// ```
+    /// use login_runtime::LoginManager;
+    /// let manager = LoginManager::builder().secret([7u8; 32]).cookie("__Host-access-token").build()?;
+    /// assert!(manager.token_cookie("t".into()).to_string().contains("Secure; Path=/"));
+    /// let err = LoginManager::builder()
+    ///     .secret([7u8; 32])
+    ///     .cookie("__Host-access-token")
+    ///     .secure_cookies(false)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.setting(), "secure_cookies");
+    /// # Ok::<(), login_runtime::ConfigError>(())
+    /// ```
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
         self.cookie = Some(name.into());
         self
@@ -300,6 +321,8 @@ impl LoginManagerBuilder {
         check_token_url(&self.token_url).map_err(|p| ConfigError::new("token_url", p))?;
         if let Some(name) = &self.cookie {
             check_cookie_name(name).map_err(|p| ConfigError::new("cookie", p))?;
+            check_cookie_prefix(name, self.secure_cookies)
+                .map_err(|p| ConfigError::new("secure_cookies", p))?;
         }
         if self.expiry.is_zero() {
             return Err(ConfigError::new("expiry", "must be longer than zero"));
@@ -533,5 +556,42 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.setting(), "private_key");
+    }
+
+    #[test]
+    fn prefixed_cookie_names_need_secure_cookies() {
+        for name in [
+            "__Host-access-token",
+            "__Secure-access-token",
+            "__host-t",
+            "__SECURE-t",
+        ] {
+            let m = LoginManager::builder()
+                .secret(SECRET)
+                .cookie(name)
+                .build()
+                .unwrap();
+            assert!(
+                m.token_cookie("t".into()).to_string().contains("Secure"),
+                "{name}"
+            );
+            let err = LoginManager::builder()
+                .secret(SECRET)
+                .cookie(name)
+                .secure_cookies(false)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.setting(), "secure_cookies", "{name}");
+            assert!(err.to_string().contains("`Secure`"), "{err}");
+        }
+        // Other names, and a prefix that is not at the start, work without `Secure`.
+        for name in ["access-token", "x__Host-t", "__Hostile"] {
+            let built = LoginManager::builder()
+                .secret(SECRET)
+                .cookie(name)
+                .secure_cookies(false)
+                .build();
+            assert!(built.is_ok(), "{name}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
 use axum::response::Response;
 use cookie::{Cookie, SameSite};
 
@@ -60,6 +61,90 @@ impl LoginManager {
     fn cookie_name_or_default(&self) -> &str {
         self.inner.cookie.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
     }
+
+    /// Removal cookies for the token cookie at `Path=/` and at each ancestor path of
+    /// `request_path` (`/users/me`: `/`, `/users`, `/users/`, `/users/me`), the paths a cookie
+    /// that the browser sends with this request can have. A cookie tossed by a page of another
+    /// port or of a sibling subdomain usually carries a narrower path than the real one, so that
+    /// the browser sends it first.
+    ///
+    /// At most [`MAX_CLEARED_LEVELS`] levels below `/` are cleared (deeper tossed cookies are
+    /// still never used, only not removed), and a path with characters that cannot stand in a
+    /// `Path` attribute gets `/` only. A `__Host-` cookie can only have `Path=/`, so that is the
+    /// one path it gets. What cannot be cleared from here: a cookie set with `Domain=` by a
+    /// sibling subdomain (a removal must name the same domain).
+    ///
+    /// ```
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).cookie("t").build().unwrap();
+    /// let paths: Vec<String> = manager
+    ///     .removal_cookies_for("/users/me")
+    ///     .iter()
+    ///     .map(|c| c.path().unwrap().to_owned())
+    ///     .collect();
+    /// assert_eq!(paths, ["/", "/users", "/users/", "/users/me"]);
+    /// ```
+    pub fn removal_cookies_for(&self, request_path: &str) -> Vec<Cookie<'static>> {
+        let paths = if crate::checks::cookie_prefix(self.cookie_name_or_default()) == Some("__Host-") {
+            vec!["/"]
+        } else {
+            ancestor_paths(request_path)
+        };
+        (paths.into_iter())
+            .map(|path| {
+                let mut cookie = self.removal_cookie();
+                cookie.set_path(path.to_owned());
+                cookie
+            })
+            .collect()
+    }
+
+    /// When the request carries the token cookie more than once (which never authenticates, see
+    /// [`CookieLookup`](crate::transport::CookieLookup)), adds the
+    /// [`removal_cookies_for`](Self::removal_cookies_for) its path to `response`. A required
+    /// user ([`Authenticated`](crate::Authenticated), `#[protected]`) calls it on its
+    /// unauthenticated answer (401, or the route's redirect); an optional user yields `None` and
+    /// lets the handler answer, so call it there yourself if that answer should clear them too.
+    pub fn clear_repeated_cookie(&self, parts: &Parts, response: &mut Response) {
+        let Some(name) = self.inner.cookie.as_deref() else {
+            return;
+        };
+        if crate::transport::cookie_lookup(&parts.headers, name) != crate::transport::CookieLookup::Repeated {
+            return;
+        }
+        tracing::info!(
+            path = parts.uri.path(),
+            "repeated auth cookie refused and cleared"
+        );
+        for cookie in self.removal_cookies_for(parts.uri.path()) {
+            append(response, &cookie);
+        }
+    }
+}
+
+/// How many path levels below `/` a repeated cookie is cleared at (each level is two
+/// `Set-Cookie` headers: with and without the trailing slash).
+pub const MAX_CLEARED_LEVELS: usize = 8;
+
+/// `/`, then every `/a`, `/a/`, `/a/b`, … prefix of `path` up to [`MAX_CLEARED_LEVELS`] levels;
+/// `/` alone for a path that is not plain visible ASCII without `;` and `,`.
+fn ancestor_paths(path: &str) -> Vec<&str> {
+    let mut paths = vec!["/"];
+    let plain = |b: u8| b.is_ascii_graphic() && b != b';' && b != b',';
+    if !path.starts_with('/') || !path.bytes().all(plain) {
+        return paths;
+    }
+    let ends = path[1..]
+        .match_indices('/')
+        .map(|(i, _)| i + 1)
+        .chain([path.len()]);
+    for end in ends.take(MAX_CLEARED_LEVELS) {
+        for candidate in [&path[..end], path.get(..end + 1).unwrap_or_default()] {
+            if candidate.len() > 1 && !paths.contains(&candidate) {
+                paths.push(candidate);
+            }
+        }
+    }
+    paths
 }
 
 /// Seconds until the token's `exp`. The token is one this manager just signed, so its payload is
@@ -85,6 +170,7 @@ fn append(response: &mut Response, cookie: &Cookie<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use super::ancestor_paths;
     use crate::LoginManager;
     use axum::response::IntoResponse;
     use std::time::Duration;
@@ -139,5 +225,53 @@ mod tests {
             .unwrap();
         let c = m.token_cookie("x".into()).to_string();
         assert!(!c.contains("Secure") && c.starts_with("access-token=x"), "{c}");
+    }
+
+    #[test]
+    fn ancestor_paths_of_a_request() {
+        assert_eq!(ancestor_paths("/"), ["/"]);
+        assert_eq!(ancestor_paths("/protected"), ["/", "/protected"]);
+        assert_eq!(
+            ancestor_paths("/users/me"),
+            ["/", "/users", "/users/", "/users/me"]
+        );
+        assert_eq!(
+            ancestor_paths("/users/me/"),
+            ["/", "/users", "/users/", "/users/me", "/users/me/"]
+        );
+        assert_eq!(ancestor_paths("//x"), ["/", "//", "//x"]);
+        // Nothing that would break the header or add an attribute.
+        for odd in ["/users/me;x=1", "/a,b", "/caf\u{e9}", "/a b", "*", ""] {
+            assert_eq!(ancestor_paths(odd), ["/"], "{odd:?}");
+        }
+        // Bounded: a deep path does not make one header per segment.
+        let deep = "/x".repeat(500);
+        let paths = ancestor_paths(&deep);
+        assert_eq!(paths.len(), 1 + 2 * super::MAX_CLEARED_LEVELS, "{paths:?}");
+    }
+
+    #[test]
+    fn removal_cookies_keep_the_cookie_flags() {
+        let m = LoginManager::builder()
+            .secret([1u8; 32])
+            .cookie("tok")
+            .build()
+            .unwrap();
+        for cookie in m.removal_cookies_for("/a/b") {
+            let text = cookie.to_string();
+            assert!(text.starts_with("tok=; ") && text.contains("Max-Age=0"), "{text}");
+            assert!(text.contains("Secure") && text.contains("HttpOnly"), "{text}");
+        }
+        let m = LoginManager::builder()
+            .secret([1u8; 32])
+            .cookie("__Host-tok")
+            .build()
+            .unwrap();
+        let paths: Vec<_> = m
+            .removal_cookies_for("/a/b")
+            .iter()
+            .map(|c| c.path().unwrap().to_owned())
+            .collect();
+        assert_eq!(paths, ["/"], "a __Host- cookie exists only at /");
     }
 }

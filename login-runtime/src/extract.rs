@@ -151,9 +151,12 @@ where
                 claims,
                 guard: PhantomData,
             }),
-            Outcome::Anonymous => Err(AuthRejection::Unauthenticated(
-                G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response()),
-            )),
+            Outcome::Anonymous => {
+                let mut response = G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response());
+                // A tossed cookie beside the real one: neither was used; the browser drops both.
+                manager.clear_repeated_cookie(parts, &mut response);
+                Err(AuthRejection::Unauthenticated(response))
+            }
             Outcome::Forbidden => Err(AuthRejection::Forbidden(manager.forbidden_response())),
             Outcome::CrossSite => Err(AuthRejection::Forbidden(crate::rejection::cross_site_refused())),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),

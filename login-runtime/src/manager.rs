@@ -98,7 +98,8 @@ impl LoginManager {
     /// Finds the candidate tokens of a request: the bearer header first, then the cookie.
     ///
     /// A request may carry both; the extractors try them in this order, so a stale cookie does not
-    /// hide a good header.
+    /// hide a good header. A cookie name the request carries more than once gives no candidate
+    /// (see [`CookieLookup`](crate::transport::CookieLookup)): it may be a tossed one.
     pub fn tokens_in<'a>(&self, parts: &'a Parts) -> [Option<&'a str>; 2] {
         [
             self.token_in(parts, Transport::Header),

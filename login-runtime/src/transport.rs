@@ -15,19 +15,60 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The value of the first cookie called `name` in any `Cookie` header (parsed by the `cookie` crate,
-/// borrowed from the request, surrounding double quotes removed).
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
+/// What a request's `Cookie` headers hold under one name.
+///
+/// A browser sends every cookie whose domain and path match the request, and a page of another
+/// port or of a sibling subdomain can add one under the same name with a narrower path, which the
+/// browser then sends first ("cookie tossing"). A name that appears twice therefore has no value
+/// the server can trust: it is [`Repeated`](Self::Repeated), never the first or the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieLookup<'a> {
+    /// No cookie of that name.
+    Absent,
+    /// Exactly one, with this value (borrowed from the request, surrounding double quotes
+    /// removed; possibly empty).
+    One(&'a str),
+    /// Two or more cookies of that name, whatever their values.
+    Repeated,
+}
+
+/// Looks `name` up in every `Cookie` header (parsed by the `cookie` crate, exact names).
+///
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue};
+/// use login_runtime::transport::{CookieLookup, cookie_lookup};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("cookie", HeaderValue::from_static("t=attacker; lang=en; t=victim"));
+/// assert_eq!(cookie_lookup(&headers, "t"), CookieLookup::Repeated);
+/// assert_eq!(cookie_lookup(&headers, "lang"), CookieLookup::One("en"));
+/// assert_eq!(cookie_lookup(&headers, "other"), CookieLookup::Absent);
+/// ```
+pub fn cookie_lookup<'a>(headers: &'a HeaderMap, name: &str) -> CookieLookup<'a> {
+    let mut found = CookieLookup::Absent;
+    let cookies = (headers.get_all(COOKIE).iter())
         .filter_map(header_str)
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .and_then(|c| c.value_raw())
-        .map(|v| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
-        .filter(|v| !v.is_empty())
+        .filter(|c| c.name() == name);
+    for cookie in cookies {
+        if found != CookieLookup::Absent {
+            return CookieLookup::Repeated;
+        }
+        let value = cookie.value_raw().unwrap_or_default();
+        let value = (value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))).unwrap_or(value);
+        found = CookieLookup::One(value);
+    }
+    found
+}
+
+/// The value of the one cookie called `name` in any `Cookie` header: `None` when there is none,
+/// when its value is empty, and when the name appears more than once (see [`CookieLookup`]).
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    match cookie_lookup(headers, name) {
+        CookieLookup::One(value) if !value.is_empty() => Some(value),
+        _ => None,
+    }
 }
 
 /// A header value as text. `HeaderValue::to_str` checks byte by byte in code built with the
@@ -100,5 +141,35 @@ mod tests {
         assert_eq!(cookie_value(&h, "access-token"), None);
         let h = headers(&[("cookie", "access-token=\"q\"")]);
         assert_eq!(cookie_value(&h, "access-token"), Some("q"));
+    }
+
+    #[test]
+    fn a_repeated_cookie_has_no_value() {
+        // A tossed cookie (narrower path) comes first, in the same header or in another one.
+        for pairs in [
+            &[("cookie", "access-token=attacker; access-token=victim")][..],
+            &[
+                ("cookie", "access-token=attacker"),
+                ("cookie", "a=1; access-token=victim"),
+            ],
+            &[("cookie", "access-token=; access-token=victim")],
+            &[("cookie", "access-token=victim; access-token=victim")],
+        ] {
+            let h = headers(pairs);
+            assert_eq!(
+                cookie_lookup(&h, "access-token"),
+                CookieLookup::Repeated,
+                "{pairs:?}"
+            );
+            assert_eq!(cookie_value(&h, "access-token"), None, "{pairs:?}");
+        }
+        // Other names, and names that differ only in case, are other cookies.
+        let h = headers(&[("cookie", "access-token=tok; Access-Token=x; access-token2=y")]);
+        assert_eq!(cookie_value(&h, "access-token"), Some("tok"));
+        assert_eq!(cookie_lookup(&h, "access"), CookieLookup::Absent);
+        assert_eq!(
+            cookie_lookup(&headers(&[("cookie", "access-token=")]), "access-token"),
+            CookieLookup::One("")
+        );
     }
 }

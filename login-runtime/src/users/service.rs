@@ -24,7 +24,8 @@ use crate::loader::BoxError;
 use crate::manager::LoginManager;
 use crate::reader::Transport;
 
-/// The cookie of the cookie backend.
+/// The cookie of the cookie backend, FastAPI Users' name (the default; see
+/// [`UsersBuilder::cookie_name`]).
 pub const COOKIE_NAME: &str = "fastapiusersauth";
 /// The lifetime of access, reset and verify tokens, and of the cookie: one hour.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -193,6 +194,7 @@ pub struct UsersBuilder {
     throttle: Throttle,
     login: LoginManagerBuilder,
     lifetime: Duration,
+    cookie_name: Option<String>,
 }
 
 impl fmt::Debug for UsersBuilder {
@@ -260,6 +262,32 @@ impl UsersBuilder {
         self
     }
 
+    /// The cookie backend's cookie name instead of [`COOKIE_NAME`] (`fastapiusersauth`, FastAPI
+    /// Users' own, kept as the default for wire compatibility).
+    ///
+    /// In production prefer a `__Host-` name (`__Host-fastapiusersauth`): browsers then keep the
+    /// cookie only when it is `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain
+    /// cannot plant one beside it (cookie tossing). A front end that reads the cookie by name
+    /// must use the same name. [`build`](Self::build) refuses a `__Host-` or `__Secure-` name with
+    /// [`secure_cookies(false)`](Self::secure_cookies) (setting `secure_cookies`), and an invalid
+    /// name (setting `cookie`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use login_runtime::users::{MemoryStore, Users};
+    ///
+    /// let users = Users::builder(Arc::new(MemoryStore::default()))
+    ///     .secret([7u8; 32])
+    ///     .cookie_name("__Host-fastapiusersauth")
+    ///     .build()?;
+    /// assert_eq!(users.manager().cookie_name(), Some("__Host-fastapiusersauth"));
+    /// # Ok::<(), login_runtime::ConfigError>(())
+    /// ```
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = Some(name.into());
+        self
+    }
+
     /// Whether the cookie carries `Secure` (default true; browsers keep Secure cookies on
     /// `http://localhost` too). Turn off only for plain-http development on other hosts.
     pub fn secure_cookies(mut self, secure: bool) -> Self {
@@ -301,7 +329,7 @@ impl UsersBuilder {
         }
         let manager = login
             .token_url("/auth/jwt/login")
-            .cookie(COOKIE_NAME)
+            .cookie(self.cookie_name.as_deref().unwrap_or(COOKIE_NAME))
             .audience(AUTH_AUDIENCE)
             .expiry(self.lifetime)
             .on_unauthenticated(responses::unauthorized)
@@ -337,6 +365,7 @@ impl Users {
             throttle: Throttle::default(),
             login: LoginManager::builder(),
             lifetime: TOKEN_LIFETIME,
+            cookie_name: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! `#[login_config]` with the secret read from the environment and a cookie transport; and one with
-//! every literal setting.
+//! every literal setting; a `__Host-` cookie.
 
 use login_runtime::{ConfigError, LoginManager, LoginManagerBuilder, login_config};
 
@@ -23,6 +23,10 @@ struct FullAuth;
 #[login_config(algorithm = "ES256")]
 struct KeyPairAuth;
 
+/// The recommended production cookie: `__Host-` (Secure, the default, is required).
+#[login_config(secret = env("SECRET"), cookie = "__Host-access-token", secure_cookies = true)]
+struct HostCookieAuth;
+
 fn main() {
     let _: LoginManagerBuilder = Auth::builder();
     let _: Result<LoginManager, ConfigError> = Auth::manager();
@@ -30,4 +34,5 @@ fn main() {
     assert_eq!(manager.cookie_name(), Some("session-token"));
     assert!(!manager.reads_header());
     let _: LoginManagerBuilder = KeyPairAuth::builder();
+    let _: LoginManagerBuilder = HostCookieAuth::builder();
 }
