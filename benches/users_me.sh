@@ -5,6 +5,7 @@
 #   benches/users_me.sh                 # every configuration whose services answer, 5 s each
 #   DURATION=2 benches/users_me.sh      # shorter
 #   PROFILE=dev benches/users_me.sh     # a debug build (CI's smoke pass)
+#   BIN=path/to/users benches/users_me.sh   # another build of the example (before/after a change)
 # Needs wrk (apt-get install wrk); PostgreSQL at DATABASE_URL and Redis at REDIS_URL for those rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,9 @@ PG_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
 PORT="${PORT:-8190}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-if [ "${PROFILE:-release}" = release ]; then
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+elif [ "${PROFILE:-release}" = release ]; then
   cargo build --release --example users -q; bin=target/release/examples/users
 else
   cargo build --example users -q; bin=target/debug/examples/users
