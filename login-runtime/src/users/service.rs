@@ -391,8 +391,15 @@ impl Users {
     /// inactive users with the same answer). An unknown email costs the same hashing work as a
     /// wrong password. A right password of an active user stored as bcrypt or with other argon2
     /// parameters is re-hashed with ours. Not throttled: the login routes are.
+    ///
+    /// The email is canonicalised first ([`normalize_email`]); a string that is no address (a NUL
+    /// byte, a control character) matches no user, with the same hashing work.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
-        let Some(mut user) = self.inner.store.get_by_email(email).await? else {
+        let found = match normalize_email(email) {
+            Ok(email) => self.inner.store.get_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(mut user) = found else {
             self.inner
                 .hasher
                 .verify_nothing(password)

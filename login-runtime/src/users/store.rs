@@ -43,8 +43,9 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// Storage for users. Emails are unique case-insensitively: [`get_by_email`](Self::get_by_email)
-/// matches any case, and [`create`](Self::create) / [`update`](Self::update) fail with
+/// Storage for users. Emails are stored in canonical form ([`normalize_email`](super::normalize_email);
+/// [`Users`](super::Users) does it) and unique under [`email_key`]: [`get_by_email`](Self::get_by_email)
+/// matches any spelling of the address (and no user for a string that is no address), and [`create`](Self::create) / [`update`](Self::update) fail with
 /// [`StoreError::EmailTaken`] atomically.
 ///
 /// Implemented by [`MemoryStore`] and, with the `sqlite` feature, `SqliteStore`.
@@ -61,10 +62,7 @@ pub trait UserStore: Send + Sync + 'static {
     fn delete(&self, id: Uuid) -> StoreFuture<'_, bool>;
 }
 
-/// The key emails are compared under: ASCII case folded, as SQL's `lower()` does.
-pub fn email_key(email: &str) -> String {
-    email.to_ascii_lowercase()
-}
+pub use super::email::email_key;
 
 /// Users in a map, for tests and prototypes; everything is lost on exit.
 ///
@@ -123,9 +121,9 @@ impl UserStore for MemoryStore {
     }
 
     fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+        let key = super::email::lookup_key(email);
         let user = self.read(|m| {
-            m.by_email
-                .get(&email_key(email))
+            key.and_then(|key| m.by_email.get(&key))
                 .and_then(|id| m.users.get(id).cloned())
         });
         Box::pin(async move { Ok(user) })
