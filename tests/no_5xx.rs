@@ -18,7 +18,7 @@ mod users_example;
 use std::io::Write;
 use std::sync::Arc;
 
-use login_runtime::users::{CreateUser, DatabaseStrategy, Throttle, Users};
+use login_runtime::users::{CreateUser, DatabaseStrategy, StoreError, Throttle, User, Users};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
@@ -344,3 +344,25 @@ async fn arbitrary_input_never_gets_a_5xx(kind: StoreKind) {
 }
 
 on_both_stores![arbitrary_input_never_gets_a_5xx];
+
+/// PostgreSQL refuses a NUL byte in text: the store says the request was at fault
+/// (`StoreError::Rejected`, answered 422), not that the database failed (500). The routes
+/// canonicalise emails before any lookup, so this is the second line of defence.
+#[tokio::test]
+async fn postgres_refusing_a_value_is_a_rejection_not_a_failure() {
+    let test = "postgres_refusing_a_value_is_a_rejection_not_a_failure";
+    let Some(kind) = StoreKind::postgres_or_skip(test) else {
+        return;
+    };
+    let db = TestDb::empty(&kind).await;
+    let error = db
+        .store
+        .create(User::new("kiki\0@example.com", "$argon2id$x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
+    let long = format!("{}@example.com", "k".repeat(400));
+    let error = db.store.create(User::new(long, "$argon2id$x")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
+    assert_eq!(db.count_users().await, 0);
+}

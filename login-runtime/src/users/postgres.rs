@@ -196,9 +196,17 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 fn backend(error: sqlx::Error) -> StoreError {
     if is_unique_violation(&error) {
         StoreError::EmailTaken
+    } else if is_data_exception(&error) {
+        StoreError::Rejected(Box::new(error))
     } else {
         StoreError::Backend(Box::new(error))
     }
+}
+
+/// SQLSTATE class 22, "data exception": the server refused a value (a NUL byte in text, a string
+/// too long for its column, a bad encoding), so the request was at fault, not the database.
+fn is_data_exception(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().is_some_and(|code| code.starts_with("22")))
 }
 
 fn row_to_user(row: &PgRow) -> Result<User, StoreError> {

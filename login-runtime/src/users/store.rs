@@ -23,6 +23,10 @@ pub enum StoreError {
     EmailTaken,
     /// The database failed; answered 500 and logged.
     Backend(BoxError),
+    /// The database refused a value that came from the request (PostgreSQL: a NUL byte in text,
+    /// a string too long for its column, SQLSTATE class 22): the routes answer 422, never 500.
+    /// Input is checked before it reaches a store, so this is a second line of defence.
+    Rejected(BoxError),
 }
 
 impl fmt::Display for StoreError {
@@ -30,6 +34,7 @@ impl fmt::Display for StoreError {
         match self {
             Self::EmailTaken => f.write_str("a user with this email already exists"),
             Self::Backend(e) => write!(f, "user store failed: {e}"),
+            Self::Rejected(e) => write!(f, "the user store refused a value: {e}"),
         }
     }
 }
@@ -37,7 +42,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Backend(e) => Some(e.as_ref()),
+            Self::Backend(e) | Self::Rejected(e) => Some(e.as_ref()),
             Self::EmailTaken => None,
         }
     }
