@@ -18,12 +18,16 @@ mod users_example;
 use std::io::Write;
 use std::sync::Arc;
 
-use login_runtime::users::{CreateUser, DatabaseStrategy, StoreError, Throttle, User, Users};
+use login_runtime::users::{
+    CreateUser, DatabaseStrategy, MemoryStore, StoreError, StoreFuture, Throttle, User, UserPatch, UserStore,
+    Users,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use support::{Req, Via};
 use users_db::{StoreKind, TestDb, on_both_stores};
+use uuid::Uuid;
 
 const SECRET: &str = "no-5xx-secret-0123456789abcdef-0123456789";
 const PASSWORD: &str = "guinevere-1";
@@ -365,4 +369,62 @@ async fn postgres_refusing_a_value_is_a_rejection_not_a_failure() {
     let error = db.store.create(User::new(long, "$argon2id$x")).await.unwrap_err();
     assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
     assert_eq!(db.count_users().await, 0);
+}
+
+/// A memory store that refuses every lookup of one address as PostgreSQL refuses a NUL byte.
+#[derive(Default)]
+struct Refusing(MemoryStore);
+
+const REFUSED: &str = "refused@example.com";
+
+impl UserStore for Refusing {
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Option<User>> {
+        self.0.get(id)
+    }
+
+    fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+        if email == REFUSED {
+            return Box::pin(async { Err(StoreError::Rejected("invalid byte sequence: 0x00".into())) });
+        }
+        self.0.get_by_email(email)
+    }
+
+    fn create(&self, user: User) -> StoreFuture<'_, User> {
+        self.0.create(user)
+    }
+
+    fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>> {
+        self.0.update(id, patch)
+    }
+
+    fn delete(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.0.delete(id)
+    }
+}
+
+/// A login whose name the store refuses is a failed login: 400 `LOGIN_BAD_CREDENTIALS`, counted
+/// by the throttle (429 after the free failures), not a 500 with the attempt cancelled; the other
+/// routes answer such a refusal 422.
+#[tokio::test]
+async fn a_refused_login_name_is_a_counted_failure() {
+    let users = Users::builder(Arc::new(Refusing::default()))
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let via = Via::http(users_example::app(users)).await;
+    for attempt in 1..=6 {
+        let res = via
+            .send(Req::post("/auth/jwt/login").form(&[("username", REFUSED), ("password", PASSWORD)]))
+            .await;
+        assert_eq!(res.status.as_u16(), 400, "attempt {attempt}: {}", res.text());
+        assert_eq!(res.json(), json!({ "detail": "LOGIN_BAD_CREDENTIALS" }));
+    }
+    let res = via
+        .send(Req::post("/auth/jwt/login").form(&[("username", REFUSED), ("password", PASSWORD)]))
+        .await;
+    assert_eq!(res.status.as_u16(), 429, "{}", res.text());
+    let res = via
+        .send(Req::post("/auth/forgot-password").json(&json!({ "email": REFUSED })))
+        .await;
+    assert_eq!(res.status.as_u16(), 422, "{}", res.text());
 }

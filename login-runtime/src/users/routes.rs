@@ -141,6 +141,9 @@ async fn log_in(users: &Users, client: Client, form: &LoginForm) -> Result<User,
         }
         // Unknown email, wrong password, inactive user: the attempt stays counted as a failure.
         Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
+        // A value the store refused came from the request: a failure like any other (the
+        // attempt stays counted), answered as one.
+        Err(e) if refused_input(&e).is_some() => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
         Err(e) => {
             attempt.cancel();
             Err(internal(e))
