@@ -442,6 +442,59 @@ async fn registration_answers_the_canonical_email(kind: StoreKind) {
     }
 }
 
+/// A PostgreSQL database of an earlier version has the unique index on `lower(email)`, which folds
+/// Unicode by the server's locale: start-up replaces it by the ASCII-only key index, so that
+/// `ärger@…` can join `Ärger@…` (as on SQLite) while ASCII case stays unique.
+#[tokio::test]
+async fn postgres_start_up_replaces_the_lower_email_index() {
+    let test = "postgres_start_up_replaces_the_lower_email_index";
+    let Some(kind) = StoreKind::postgres_or_skip(test) else {
+        return;
+    };
+    let raw = Raw::new(&kind).await;
+    let Raw::Postgres(schema) = &raw else {
+        unreachable!()
+    };
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.name())]);
+    let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+    sqlx::query("DROP INDEX IF EXISTS ix_user_email_key")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE UNIQUE INDEX ix_user_email_lower ON \"user\" (lower(email))")
+        .execute(&pool)
+        .await
+        .unwrap();
+    raw.insert("\u{C4}rger@example.com").await;
+    let store = raw.open().await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'user'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!indexes.iter().any(|i| i == "ix_user_email_lower"), "{indexes:?}");
+    assert!(indexes.iter().any(|i| i == "ix_user_email_key"), "{indexes:?}");
+    store
+        .create(login_runtime::users::User::new(
+            "\u{E4}rger@example.com",
+            "$argon2id$x",
+        ))
+        .await
+        .unwrap();
+    let twin = store
+        .create(login_runtime::users::User::new(
+            "\u{E4}RGER@example.com",
+            "$argon2id$x",
+        ))
+        .await;
+    assert!(twin.is_err(), "ASCII case stays unique: {twin:?}");
+    pool.close().await;
+}
+
 on_both_stores![
     spellings_of_one_mailbox_share_the_login_throttle,
     non_ascii_case_in_the_local_part_is_another_address,
