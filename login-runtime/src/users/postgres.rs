@@ -88,10 +88,12 @@ impl PostgresStore {
             .await
             .map_err(|e| bad(format!("cannot connect to `{url_for_errors}`: {e}")))?;
         let store = Self { pool };
-        store
-            .migrate()
-            .await
-            .map_err(|e| bad(format!("cannot migrate `{url_for_errors}`: {e}")))?;
+        if let Err(e) = store.migrate().await {
+            // Close now: the failed migration's transaction (and its locks) ends with its
+            // connection, not whenever the dropped pool gets round to it.
+            store.pool.close().await;
+            return Err(bad(format!("cannot migrate `{url_for_errors}`: {e}")));
+        }
         Ok(store)
     }
 
