@@ -377,12 +377,14 @@ async fn start_up_rewrites_rows_to_the_canonical_form(kind: StoreKind) {
     let kelvin = raw.insert("\u{212A}en@example.com").await;
     let wide = raw.insert("wide@\u{FF25}XAMPLE.com").await;
     let plain = raw.insert("Plain.Case@example.com").await;
+    let upper = raw.insert("Upper@EXAMPLE.ORG").await;
     let store = raw.open().await.unwrap();
     for (id, canonical, spelling) in [
         (idn, "ann@b\u{FC}cher.example", "ann@XN--BCHER-KVA.example"),
         (kelvin, "Ken@example.com", "ken@EXAMPLE.com"),
         (wide, "wide@example.com", "WIDE@\u{FF45}xample.com"),
         (plain, "Plain.Case@example.com", "plain.case@example.com"),
+        (upper, "Upper@example.org", "upper@example.org"),
     ] {
         let user = store.get(id).await.unwrap().unwrap();
         assert_eq!(user.email, canonical, "row {id} rewritten");
