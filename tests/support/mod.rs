@@ -99,6 +99,7 @@ pub async fn serve(app: Router) -> SocketAddr {
 }
 
 /// A request under construction.
+#[derive(Debug)]
 pub struct Req {
     method: Method,
     path: String,

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{Connection, Row};
 use uuid::Uuid;
 
+use super::email::{conflict_message, lookup_key, plan_rewrites};
 use super::model::{User, UserPatch};
 use super::revocation::{RevocationStore, TokenStatus};
 use super::store::{StoreError, StoreFuture, UserStore, redact_password};
@@ -16,9 +17,24 @@ use crate::token::now;
 /// The table as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` on PostgreSQL.
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"user\" (\n\tid UUID NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
 const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email ON \"user\" (email)";
-/// Ours: makes case-insensitive uniqueness atomic.
-const CREATE_LOWER_EMAIL_INDEX: &str =
-    "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON \"user\" (lower(email))";
+/// [`email_key`](super::email_key) in SQL, for stored (canonical) emails: ASCII letters lower-cased
+/// and nothing else. Not `lower()`, which folds Unicode by the server's locale (`İ`, the Kelvin
+/// sign), so that SQLite, PostgreSQL and the throttle agree; `translate` is immutable, so it can
+/// be indexed.
+macro_rules! email_key_sql {
+    () => {
+        "translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+    };
+}
+/// Ours: makes uniqueness under the key atomic.
+const CREATE_KEY_EMAIL_INDEX: &str = concat!(
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_key ON \"user\" (",
+    email_key_sql!(),
+    ")"
+);
+/// The index of earlier versions, on `lower(email)`: it folded Unicode by the server's locale, so
+/// it refused `ärger@…` beside `Ärger@…`; replaced by [`CREATE_KEY_EMAIL_INDEX`].
+const DROP_LOWER_EMAIL_INDEX: &str = "DROP INDEX IF EXISTS ix_user_email_lower";
 /// Serialises migrations of instances starting at once (`CREATE … IF NOT EXISTS` alone races).
 const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
 
@@ -79,10 +95,12 @@ impl PostgresStore {
             .await
             .map_err(|e| bad(format!("cannot connect to `{url_for_errors}`: {e}")))?;
         let store = Self { pool };
-        store
-            .migrate()
-            .await
-            .map_err(|e| bad(format!("cannot migrate `{url_for_errors}`: {e}")))?;
+        if let Err(e) = store.migrate().await {
+            // Close now: the failed migration's transaction (and its locks) ends with its
+            // connection, not whenever the dropped pool gets round to it.
+            store.pool.close().await;
+            return Err(bad(format!("cannot migrate `{url_for_errors}`: {e}")));
+        }
         Ok(store)
     }
 
@@ -112,20 +130,84 @@ impl PostgresStore {
                     .map_err(|e| e.to_string())?;
             }
         }
-        sqlx::query(CREATE_LOWER_EMAIL_INDEX)
+        sqlx::query(DROP_LOWER_EMAIL_INDEX)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    "the \"user\" table holds emails that differ only in case; merge or rename them, \
-                     then start again (emails are unique case-insensitively here)"
-                        .to_owned()
-                } else {
-                    e.to_string()
-                }
-            })?;
+            .map_err(|e| e.to_string())?;
+        canonicalise_emails(&mut tx).await?;
+        sqlx::query("SAVEPOINT key_index")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = sqlx::query(CREATE_KEY_EMAIL_INDEX).execute(&mut *tx).await {
+            if !is_unique_violation(&e) {
+                return Err(e.to_string());
+            }
+            sqlx::query("ROLLBACK TO SAVEPOINT key_index")
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let pairs: Vec<(String, String)> = sqlx::query_as(concat!(
+                "SELECT a.id::text, b.id::text FROM \"user\" a JOIN \"user\" b ON ",
+                "translate(a.email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = ",
+                "translate(b.email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') ",
+                "AND a.id < b.id LIMIT 11"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+            return Err(conflict_message("\"user\"", &pairs));
+        }
         tx.commit().await.map_err(|e| e.to_string())
     }
+}
+
+/// Rewrites stored emails that are not in canonical form (an older version of this crate
+/// lower-cased the domain only, keeping `xn--` labels, fullwidth forms and non-NFC local parts),
+/// so that lookups by the canonical form reach them; refuses, naming the rows, when two of them
+/// are one mailbox. Only rows that can differ from their canonical form (with a non-ASCII
+/// character, an upper-case letter, or `xn--`) are read.
+async fn canonicalise_emails(tx: &mut sqlx::PgTransaction<'_>) -> Result<(), String> {
+    let err = |e: sqlx::Error| e.to_string();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id::text, email FROM \"user\" WHERE email ~ '[^\\x20-\\x7E]' \
+         OR email ~ '@.*[\\x41-\\x5A]' OR email ~* 'xn--'",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(err)?;
+    let (rewrites, mut conflicts) = plan_rewrites(rows);
+    for rewrite in &rewrites {
+        let other: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT id::text FROM \"user\" WHERE ",
+            email_key_sql!(),
+            " = $1 AND id::text <> $2 LIMIT 1"
+        ))
+        .bind(rewrite.canonical.to_ascii_lowercase())
+        .bind(&rewrite.id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err)?;
+        conflicts.extend(other.map(|other| (other, rewrite.id.clone())));
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_message("\"user\"", &conflicts));
+    }
+    for rewrite in &rewrites {
+        sqlx::query("UPDATE \"user\" SET email = $1 WHERE id::text = $2")
+            .bind(&rewrite.canonical)
+            .bind(&rewrite.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(err)?;
+    }
+    if !rewrites.is_empty() {
+        tracing::info!(
+            rows = rewrites.len(),
+            "stored emails rewritten to their canonical form"
+        );
+    }
+    Ok(())
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -135,9 +217,17 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 fn backend(error: sqlx::Error) -> StoreError {
     if is_unique_violation(&error) {
         StoreError::EmailTaken
+    } else if is_data_exception(&error) {
+        StoreError::Rejected(Box::new(error))
     } else {
         StoreError::Backend(Box::new(error))
     }
+}
+
+/// SQLSTATE class 22, "data exception": the server refused a value (a NUL byte in text, a string
+/// too long for its column, a bad encoding), so the request was at fault, not the database.
+fn is_data_exception(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().is_some_and(|code| code.starts_with("22")))
 }
 
 fn row_to_user(row: &PgRow) -> Result<User, StoreError> {
@@ -169,12 +259,18 @@ impl UserStore for PostgresStore {
 
     fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
         Box::pin(async move {
+            // No valid address, no user (and no NUL, which PostgreSQL refuses, reaches it).
+            let Some(key) = lookup_key(email) else {
+                return Ok(None);
+            };
             let row = sqlx::query(concat!(
                 "SELECT ",
                 columns!(),
-                " FROM \"user\" WHERE lower(email) = lower($1)"
+                " FROM \"user\" WHERE ",
+                email_key_sql!(),
+                " = $1"
             ))
-            .bind(email)
+            .bind(key)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::input::{Fields, JsonBody, LoginForm};
 use super::model::{User, UserRead};
-use super::responses::{ApiError, codes};
+use super::responses::{ApiError, FieldError, codes};
 use super::service::{CreateUser, UpdateUser, UserError, Users};
+use super::store::StoreError;
 use super::throttle::{Client, MailRoute};
 use crate::reader::Transport;
 use crate::{protected, transport};
@@ -60,8 +61,29 @@ impl Users {
 }
 
 fn internal(error: UserError) -> ApiError {
+    if let Some(refused) = refused_input(&error) {
+        return refused;
+    }
     tracing::error!(%error, "users route failed");
     ApiError::Internal
+}
+
+/// A store's refusal of a value of the request ([`StoreError::Rejected`]): 422 in FastAPI's
+/// shape, logged as a warning, not an error (bad input is no server fault).
+fn refused_input(error: &UserError) -> Option<ApiError> {
+    let UserError::Internal(source) = error else {
+        return None;
+    };
+    let StoreError::Rejected(reason) = source.downcast_ref::<StoreError>()? else {
+        return None;
+    };
+    tracing::warn!(%reason, "the user store refused a value of the request");
+    Some(ApiError::Invalid(vec![FieldError::at(
+        "",
+        "value_error",
+        "Value error, the request holds a value the database cannot store",
+        Value::Null,
+    )]))
 }
 
 async fn register(State(users): State<Users>, body: JsonBody) -> Result<Response, ApiError> {
@@ -126,6 +148,9 @@ async fn log_in(
         // Unknown email, wrong password, inactive user, a login that lost a race with a change
         // ending the user's sessions: the attempt stays counted as a failure.
         Ok(_) => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
+        // A value the store refused came from the request: a failure like any other (the
+        // attempt stays counted), answered as one.
+        Err(e) if refused_input(&e).is_some() => Err(ApiError::Code(codes::LOGIN_BAD_CREDENTIALS)),
         Err(e) => {
             attempt.cancel();
             Err(internal(e))
@@ -367,5 +392,27 @@ async fn verify(State(users): State<Users>, body: JsonBody) -> Result<Json<UserR
         Err(UserError::BadToken) => Err(ApiError::Code(codes::VERIFY_USER_BAD_TOKEN)),
         Err(UserError::AlreadyVerified) => Err(ApiError::Code(codes::VERIFY_USER_ALREADY_VERIFIED)),
         Err(e) => Err(internal(e)),
+    }
+}
+
+#[cfg(test)]
+mod refused_input_tests {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::{StoreError, UserError, internal};
+
+    #[test]
+    fn a_store_refusal_of_input_is_422_and_a_backend_failure_500() {
+        let refused = UserError::from(StoreError::Rejected("invalid byte sequence: 0x00".into()));
+        assert_eq!(
+            internal(refused).into_response().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let failed = UserError::from(StoreError::Backend("connection reset".into()));
+        assert_eq!(
+            internal(failed).into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -424,8 +424,11 @@ impl Users {
     /// inactive users with the same answer). An unknown email costs the same hashing work as a
     /// wrong password. A right password of an active user stored as bcrypt or with other argon2
     /// parameters is re-hashed with ours. Not throttled: the login routes are.
+    ///
+    /// The email is canonicalised first ([`normalize_email`]); a string that is no address (a NUL
+    /// byte, a control character) matches no user, with the same hashing work.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
-        let Some(user) = self.inner.store.get_by_email(email).await? else {
+        let Some(user) = self.find_by_login(email).await? else {
             self.inner
                 .hasher
                 .verify_nothing(password)
@@ -451,7 +454,7 @@ impl Users {
         email: &str,
         password: &str,
     ) -> Result<Option<(User, String)>, UserError> {
-        let Some(found) = self.inner.store.get_by_email(email).await? else {
+        let Some(found) = self.find_by_login(email).await? else {
             self.inner
                 .hasher
                 .verify_nothing(password)
@@ -484,6 +487,15 @@ impl Users {
             .write_token(&self.inner.manager, &user, generation)
             .await?;
         Ok(token.map(|token| (user, token)))
+    }
+
+    /// The user a login name (an email in any spelling) belongs to; `None` for one that is no
+    /// address (a NUL byte, a control character), which no user can have.
+    async fn find_by_login(&self, email: &str) -> Result<Option<User>, UserError> {
+        match normalize_email(email) {
+            Ok(email) => Ok(self.inner.store.get_by_email(&email).await?),
+            Err(_) => Ok(None),
+        }
     }
 
     /// `user` if `password` is theirs, re-hashing an outdated hash of an active user.

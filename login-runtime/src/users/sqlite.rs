@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use super::email::{conflict_message, lookup_key, plan_rewrites};
 use super::model::{User, UserPatch};
 use super::revocation::{RevocationStore, TokenStatus};
 use super::store::{StoreError, StoreFuture, UserStore, redact_password};
@@ -21,7 +22,9 @@ use crate::token::now;
 /// so a new database looks like one FastAPI Users made).
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS user (\n\tid CHAR(36) NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
 const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email ON user (email)";
-/// Ours: makes case-insensitive uniqueness atomic. FastAPI Users' own index is case-sensitive.
+/// Ours: makes uniqueness under [`email_key`](super::email_key) atomic (stored emails are
+/// canonical, and SQLite's `lower()` folds ASCII only, as the key does). FastAPI Users' own index
+/// is case-sensitive.
 const CREATE_LOWER_EMAIL_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON user (lower(email))";
 
@@ -126,19 +129,67 @@ impl SqliteStore {
             }
             tx.commit().await.map_err(|e| e.to_string())?;
         }
-        sqlx::query(CREATE_LOWER_EMAIL_INDEX)
-            .execute(&self.pool)
+        self.canonicalise_emails().await?;
+        if let Err(e) = sqlx::query(CREATE_LOWER_EMAIL_INDEX).execute(&self.pool).await {
+            if !is_unique_violation(&e) {
+                return Err(e.to_string());
+            }
+            let pairs: Vec<(String, String)> = sqlx::query_as(
+                "SELECT a.id, b.id FROM user a JOIN user b \
+                 ON lower(a.email) = lower(b.email) AND a.id < b.id LIMIT 11",
+            )
+            .fetch_all(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    "the `user` table holds emails that differ only in case; merge or rename them, \
-                     then start again (emails are unique case-insensitively here)"
-                        .to_owned()
-                } else {
-                    e.to_string()
-                }
-            })?;
+            .map_err(|e| e.to_string())?;
+            return Err(conflict_message("`user`", &pairs));
+        }
         Ok(())
+    }
+
+    /// Rewrites stored emails that are not in canonical form (an older version of this crate
+    /// lower-cased the domain only, keeping `xn--` labels, fullwidth forms and non-NFC local
+    /// parts), so that lookups by the canonical form reach them; refuses, naming the rows, when
+    /// two of them are one mailbox. Only rows that can differ from their canonical form (with a
+    /// non-ASCII character, an upper-case letter, or `xn--`) are read.
+    async fn canonicalise_emails(&self) -> Result<(), String> {
+        let err = |e: sqlx::Error| e.to_string();
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, email FROM user WHERE email GLOB '*[^ -~]*' OR email GLOB '*@*[A-Z]*' \
+             OR lower(email) LIKE '%xn--%'",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        let (rewrites, mut conflicts) = plan_rewrites(rows);
+        for rewrite in &rewrites {
+            let other: Option<String> =
+                sqlx::query_scalar("SELECT id FROM user WHERE lower(email) = ? AND id <> ? LIMIT 1")
+                    .bind(rewrite.canonical.to_ascii_lowercase())
+                    .bind(&rewrite.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
+            conflicts.extend(other.map(|other| (other, rewrite.id.clone())));
+        }
+        if !conflicts.is_empty() {
+            return Err(conflict_message("`user`", &conflicts));
+        }
+        for rewrite in &rewrites {
+            sqlx::query("UPDATE user SET email = ? WHERE id = ?")
+                .bind(&rewrite.canonical)
+                .bind(&rewrite.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        if !rewrites.is_empty() {
+            tracing::info!(
+                rows = rewrites.len(),
+                "stored emails rewritten to their canonical form"
+            );
+        }
+        tx.commit().await.map_err(err)
     }
 }
 
@@ -184,12 +235,16 @@ impl UserStore for SqliteStore {
 
     fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
         Box::pin(async move {
+            // No valid address, no user (and nothing odd reaches the database).
+            let Some(key) = lookup_key(email) else {
+                return Ok(None);
+            };
             let row = sqlx::query(concat!(
                 "SELECT ",
                 columns!(),
-                " FROM user WHERE lower(email) = lower(?)"
+                " FROM user WHERE lower(email) = ?"
             ))
-            .bind(email)
+            .bind(key)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;

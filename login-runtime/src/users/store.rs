@@ -23,6 +23,10 @@ pub enum StoreError {
     EmailTaken,
     /// The database failed; answered 500 and logged.
     Backend(BoxError),
+    /// The database refused a value that came from the request (PostgreSQL: a NUL byte in text,
+    /// a string too long for its column, SQLSTATE class 22): the routes answer 422, never 500.
+    /// Input is checked before it reaches a store, so this is a second line of defence.
+    Rejected(BoxError),
 }
 
 impl fmt::Display for StoreError {
@@ -30,6 +34,7 @@ impl fmt::Display for StoreError {
         match self {
             Self::EmailTaken => f.write_str("a user with this email already exists"),
             Self::Backend(e) => write!(f, "user store failed: {e}"),
+            Self::Rejected(e) => write!(f, "the user store refused a value: {e}"),
         }
     }
 }
@@ -37,14 +42,15 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Backend(e) => Some(e.as_ref()),
+            Self::Backend(e) | Self::Rejected(e) => Some(e.as_ref()),
             Self::EmailTaken => None,
         }
     }
 }
 
-/// Storage for users. Emails are unique case-insensitively: [`get_by_email`](Self::get_by_email)
-/// matches any case, and [`create`](Self::create) / [`update`](Self::update) fail with
+/// Storage for users. Emails are stored in canonical form ([`normalize_email`](super::normalize_email);
+/// [`Users`](super::Users) does it) and unique under [`email_key`]: [`get_by_email`](Self::get_by_email)
+/// matches any spelling of the address (and no user for a string that is no address), and [`create`](Self::create) / [`update`](Self::update) fail with
 /// [`StoreError::EmailTaken`] atomically.
 ///
 /// Implemented by [`MemoryStore`] and, with the `sqlite` feature, `SqliteStore`.
@@ -61,10 +67,7 @@ pub trait UserStore: Send + Sync + 'static {
     fn delete(&self, id: Uuid) -> StoreFuture<'_, bool>;
 }
 
-/// The key emails are compared under: ASCII case folded, as SQL's `lower()` does.
-pub fn email_key(email: &str) -> String {
-    email.to_ascii_lowercase()
-}
+pub use super::email::email_key;
 
 /// Users in a map, for tests and prototypes; everything is lost on exit.
 ///
@@ -123,9 +126,9 @@ impl UserStore for MemoryStore {
     }
 
     fn get_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+        let key = super::email::lookup_key(email);
         let user = self.read(|m| {
-            m.by_email
-                .get(&email_key(email))
+            key.and_then(|key| m.by_email.get(&key))
                 .and_then(|id| m.users.get(id).cloned())
         });
         Box::pin(async move { Ok(user) })
