@@ -5,7 +5,11 @@
 //! curl -d username=johndoe@e.mail -d password=hunter2 localhost:8000/auth/token
 //! curl -H "Authorization: Bearer $TOKEN" localhost:8000/protected
 //! ```
-//! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one).
+//! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one),
+//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60).
+
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -207,9 +211,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let manager = manager()?;
+    let timeouts = serve::Timeouts::from_env()?;
     let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(manager)).await?;
+    serve::serve(listener, app(manager), timeouts).await?;
     Ok(())
 }

@@ -9,9 +9,13 @@
 //! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing, or
 //! `postgres://…`),
 //! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
-//! process). Reset and verify tokens are "mailed" to stdout.
+//! process), `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and
+//! 60). Reset and verify tokens are "mailed" to stdout. Without `--password`, `create-user` reads
+//! the password from a prompt (no echo) or, when stdin is not a terminal, its first line.
 
-use std::net::SocketAddr;
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -216,12 +220,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users = users_from_env().await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let timeouts = serve::Timeouts::from_env()?;
             let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
             tracing::info!("serving on http://{}", listener.local_addr()?);
-            // The peer address is what the login throttle's backoff is keyed on.
-            let service = app(users).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service).await?;
+            // Each request carries the peer address, which the login throttle keys on.
+            serve::serve(listener, app(users), timeouts).await?;
         }
         Command::CreateUser {
             email,

