@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use login_runtime::{AccessToken, CsrfGuard, LoginManager, login_config, protected, user_loader};
+use login_runtime::{AccessToken, CsrfGuard, LoginManager, login_config, no_store, protected, user_loader};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -123,11 +123,12 @@ async fn issue_token(manager: &LoginManager, form: &LoginForm) -> Result<String,
 async fn login(
     State(manager): State<LoginManager>,
     Form(form): Form<LoginForm>,
-) -> Result<Json<Value>, LoginError> {
+) -> Result<Response, LoginError> {
     let access_token = issue_token(&manager, &form).await?;
-    Ok(Json(
+    // A token in the body: no cache may keep it (RFC 6749 §5.1).
+    Ok(no_store(Json(
         json!({ "access_token": access_token, "token_type": "bearer" }),
-    ))
+    )))
 }
 
 async fn cookie_login(
@@ -137,7 +138,7 @@ async fn cookie_login(
 ) -> Result<Response, LoginError> {
     let token = issue_token(&manager, &form).await?;
     let mut response = Redirect::to("/dashboard").into_response();
-    manager.set_cookie(&mut response, token);
+    manager.set_cookie(&mut response, token); // also marks the response no-store
     Ok(response)
 }
 

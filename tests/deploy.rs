@@ -4,9 +4,7 @@
 //! - connection timeouts: a silent client (200 of them at once), a client sending its head one
 //!   byte at a time, an idle kept-alive connection and a body that stops arriving are all
 //!   disconnected (`HEADER_READ_TIMEOUT`, `IDLE_TIMEOUT`), while a normal request still works;
-//! - `Cache-Control: no-store` on every response that carries a token;
-//! - `create-user` without `--password` reads the password from stdin (never from the command
-//!   line, where `ps` shows it).
+//! - `Cache-Control: no-store` on every response that carries a token.
 
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
@@ -21,6 +19,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use binary::{Running, example_binary};
 
+use serde_json::json;
 use support::{Req, Via};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -232,4 +231,69 @@ mod login {
     async fn stalled_body_is_closed() {
         super::stalled_body_is_closed("login").await;
     }
+}
+
+fn random_email(tag: &str) -> String {
+    format!("{tag}-{}@camelot.bt", uuid::Uuid::new_v4().simple())
+}
+
+fn assert_no_store(res: &support::Res, what: &str) {
+    let cache = res.header("cache-control").unwrap_or_default();
+    assert!(
+        cache
+            .split(',')
+            .any(|d| d.trim().eq_ignore_ascii_case("no-store")),
+        "{what}: a response carrying a token needs Cache-Control: no-store, got {cache:?} ({} {})",
+        res.status,
+        res.text()
+    );
+}
+
+#[tokio::test]
+async fn users_token_responses_are_not_stored() {
+    let server = start("users");
+    let via = server.via();
+    let email = random_email("arthur");
+    let res = via
+        .send(Req::post("/auth/register").json(&json!({"email": email, "password": "guinevere"})))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let form = [("username", email.as_str()), ("password", "guinevere")];
+    let res = via.send(Req::post("/auth/jwt/login").multipart(&form)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert!(res.json()["access_token"].is_string());
+    assert_no_store(&res, "POST /auth/jwt/login");
+    let res = via.send(Req::post("/auth/cookie/login").form(&form)).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    assert!(
+        res.header("set-cookie")
+            .is_some_and(|c| c.starts_with("fastapiusersauth=ey"))
+    );
+    assert_no_store(&res, "POST /auth/cookie/login");
+}
+
+#[tokio::test]
+async fn login_token_responses_are_not_stored() {
+    let server = start("login");
+    // The cookie login answers 303: read it, do not follow it.
+    let via = Via::Http {
+        base: format!("http://{}", addr(&server)),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap(),
+    };
+    let form = [("username", "johndoe@e.mail"), ("password", "hunter2")];
+    let res = via.send(Req::post("/auth/token").form(&form)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert!(res.json()["access_token"].is_string());
+    assert_no_store(&res, "POST /auth/token");
+    let res = via.send(Req::post("/auth/cookie").form(&form)).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    assert!(
+        res.header("set-cookie")
+            .is_some_and(|c| c.starts_with("access-token=ey"))
+    );
+    assert_no_store(&res, "POST /auth/cookie");
 }

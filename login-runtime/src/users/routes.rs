@@ -130,13 +130,16 @@ async fn jwt_login(
     State(users): State<Users>,
     Peer(client): Peer,
     form: LoginForm,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let user = log_in(&users, client, &form).await?;
     let token = users
         .write_token(Transport::Header, &user)
         .await
         .map_err(internal)?;
-    Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
+    // A token in the body: no cache may keep it (RFC 6749 §5.1).
+    Ok(crate::no_store(Json(
+        json!({ "access_token": token, "token_type": "bearer" }),
+    )))
 }
 
 /// Logs out the tokens this request carries (header and cookie) that belong to `user`.
@@ -178,7 +181,7 @@ async fn cookie_login(
         .await
         .map_err(internal)?;
     let lifetime = users.manager().expiry().as_secs();
-    Ok(with_cookie(&users, &token, lifetime))
+    Ok(crate::no_store(with_cookie(&users, &token, lifetime)))
 }
 
 #[protected(active)]
