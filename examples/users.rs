@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example users                     # serves 127.0.0.1:8000, users.db
 //! cargo run --release --example users -- create-user --email admin@example.com \
-//!     --password 'a long password' --superuser --verified
+//!     --superuser --verified                             # asks for the password
 //! ```
 //! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing, or
 //! `postgres://…`),
@@ -46,9 +46,11 @@ enum Command {
         /// The user's email.
         #[arg(long)]
         email: String,
-        /// The user's password (8 to 128 characters).
+        /// The user's password (8 to 128 characters). Omit it: a password on the command line
+        /// shows in `ps` and the shell's history. Without it, the password is prompted for
+        /// (no echo) or, when stdin is not a terminal, read from stdin's first line.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
         /// Make the user a superuser.
         #[arg(long)]
         superuser: bool,
@@ -209,6 +211,27 @@ fn env_choice(var: &'static str, choices: &[&str]) -> Result<String, ConfigError
     }
 }
 
+/// `create-user`'s password when `--password` is absent: prompted for twice without echo on a
+/// terminal, else the first line of stdin (without its line ending).
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Repeat it: ")? != password {
+            return Err("the two passwords differ".into());
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("no --password and no password on stdin's first line".into());
+    }
+    Ok(password.to_owned())
+}
+
 #[allow(dead_code)] // the tests include this file for `app` and do not call `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -233,6 +256,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             superuser,
             verified,
         } => {
+            let password = match password {
+                Some(password) => password,
+                None => read_password()?,
+            };
             let mut new = CreateUser::new(email, password);
             new.is_superuser = superuser;
             new.is_verified = verified;

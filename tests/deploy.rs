@@ -4,7 +4,9 @@
 //! - connection timeouts: a silent client (200 of them at once), a client sending its head one
 //!   byte at a time, an idle kept-alive connection and a body that stops arriving are all
 //!   disconnected (`HEADER_READ_TIMEOUT`, `IDLE_TIMEOUT`), while a normal request still works;
-//! - `Cache-Control: no-store` on every response that carries a token.
+//! - `Cache-Control: no-store` on every response that carries a token;
+//! - `create-user` without `--password` reads the password from stdin (never from the command
+//!   line, where `ps` shows it).
 
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
@@ -12,8 +14,9 @@ mod binary;
 #[allow(dead_code)]
 mod support;
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -233,6 +236,16 @@ mod login {
     }
 }
 
+/// `users` on the SQLite file `db` with short timeouts.
+fn start_users_on(db: &std::path::Path, dir: &std::path::Path) -> Running {
+    let mut cmd = Command::new(example_binary("users"));
+    cmd.env("SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()));
+    Running::spawn(cmd, dir.join("stderr.log"))
+}
+
 fn random_email(tag: &str) -> String {
     format!("{tag}-{}@camelot.bt", uuid::Uuid::new_v4().simple())
 }
@@ -296,4 +309,66 @@ async fn login_token_responses_are_not_stored() {
             .is_some_and(|c| c.starts_with("access-token=ey"))
     );
     assert_no_store(&res, "POST /auth/cookie");
+}
+
+/// `users create-user` with `args` and `stdin` piped in, on the database `db`.
+fn create_user(db: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(example_binary("users"))
+        .arg("create-user")
+        .args(args)
+        .env("SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn create_user_reads_the_password_from_stdin() {
+    let dir = temp_dir("create-user");
+    let db = dir.join("users.db");
+    let email = random_email("admin");
+    let out = create_user(&db, &["--email", &email, "--superuser"], "excalibur! and more\n");
+    assert!(
+        out.status.success(),
+        "create-user without --password: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(printed["email"], email);
+    assert_eq!(printed["is_superuser"], true);
+
+    // The password is the line read, without its line ending.
+    let server = start_users_on(&db, &dir);
+    let via = server.via();
+    for (password, status) in [
+        ("excalibur! and more\n", StatusCode::BAD_REQUEST),
+        ("excalibur! and more", StatusCode::OK),
+    ] {
+        let form = [("username", email.as_str()), ("password", password)];
+        let res = via.send(Req::post("/auth/jwt/login").form(&form)).await;
+        assert_eq!(res.status, status, "login with {password:?}: {}", res.text());
+    }
+
+    // No password at all: refused, nothing created.
+    let other = random_email("nobody");
+    let out = create_user(&db, &["--email", &other], "");
+    assert!(!out.status.success(), "an empty stdin must not create a user");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("password"), "{stderr}");
+
+    // --password still works, as the contract says (and the email above is still free).
+    let out = create_user(&db, &["--email", &other, "--password", "lancelot-du-lac"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let form = [("username", other.as_str()), ("password", "lancelot-du-lac")];
+    let res = via.send(Req::post("/auth/jwt/login").form(&form)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 }
