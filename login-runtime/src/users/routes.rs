@@ -246,6 +246,7 @@ async fn apply_update(
     match users.update(user, update, safe).await {
         Ok(user) => Ok(Json(UserRead::from(&user))),
         Err(UserError::AlreadyExists) => Err(ApiError::Code(codes::UPDATE_USER_EMAIL_ALREADY_EXISTS)),
+        Err(UserError::LastSuperuser) => Err(ApiError::Code(codes::UPDATE_USER_LAST_SUPERUSER)),
         Err(UserError::InvalidPassword(e)) => {
             Err(ApiError::Reason(codes::UPDATE_USER_INVALID_PASSWORD, e.reason))
         }
@@ -299,8 +300,11 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_or_404(&users, &id).await?;
-    users.delete(&user).await.map_err(internal)?;
-    Ok(StatusCode::NO_CONTENT)
+    match users.delete(&user).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(UserError::LastSuperuser) => Err(ApiError::Code(codes::DELETE_USER_LAST_SUPERUSER)),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// `DELETE /users/me` is FastAPI's `DELETE /users/{id}` with the id `me`: superusers only, and
