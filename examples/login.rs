@@ -9,6 +9,7 @@
 //! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60).
 
 #[path = "common/serve.rs"]
+#[allow(clippy::duplicate_mod)] // tests that include both examples load it twice
 mod serve;
 
 use std::collections::HashMap;

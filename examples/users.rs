@@ -14,6 +14,7 @@
 //! the password from a prompt (no echo) or, when stdin is not a terminal, its first line.
 
 #[path = "common/serve.rs"]
+#[allow(clippy::duplicate_mod)] // tests that include both examples load it twice
 mod serve;
 
 use std::sync::Arc;

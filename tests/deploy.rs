@@ -11,7 +11,6 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
-#[allow(dead_code)]
 mod support;
 
 use std::io::Write;

@@ -9,7 +9,7 @@
 
 mod support;
 #[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports, dead_code)]
+#[allow(unused_macros, unused_imports)]
 mod users_db;
 #[path = "../examples/users.rs"]
 #[allow(dead_code, missing_docs)]

@@ -18,7 +18,6 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
-#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
