@@ -6,7 +6,8 @@
 //!   disconnected (`HEADER_READ_TIMEOUT`, `IDLE_TIMEOUT`), while a normal request still works;
 //! - `Cache-Control: no-store` on every response that carries a token;
 //! - `create-user` without `--password` reads the password from stdin (never from the command
-//!   line, where `ps` shows it).
+//!   line, where `ps` shows it);
+//! - the serving loop keeps the peer address the login throttle keys on.
 
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
@@ -370,4 +371,45 @@ async fn create_user_reads_the_password_from_stdin() {
     let form = [("username", other.as_str()), ("password", "lancelot-du-lac")];
     let res = via.send(Req::post("/auth/jwt/login").form(&form)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+/// The serving loop hands each request its peer address (`ConnectInfo`): the login throttle
+/// backs off the address that failed, not a client on another one.
+#[tokio::test]
+async fn users_login_throttle_keys_on_the_peer_address() {
+    let server = start("users");
+    let base = format!("http://{}", addr(&server));
+    let from = |ip: [u8; 4]| Via::Http {
+        base: base.clone(),
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap(),
+    };
+    let (attacker, user) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let email = random_email("percival");
+    let res = attacker
+        .send(Req::post("/auth/register").json(&json!({"email": email, "password": "guinevere"})))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let wrong = [("username", email.as_str()), ("password", "not-the-password")];
+    let mut throttled = false;
+    for _ in 0..10 {
+        let res = attacker.send(Req::post("/auth/jwt/login").form(&wrong)).await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    }
+    assert!(throttled, "ten failures from one address were never throttled");
+    let right = [("username", email.as_str()), ("password", "guinevere")];
+    let res = user.send(Req::post("/auth/jwt/login").form(&right)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "127.0.0.2 was throttled for 127.0.0.1's failures: the server lost the peer address: {}",
+        res.text()
+    );
 }
