@@ -69,6 +69,7 @@ on_every_store![
     the_last_superuser_cannot_be_demoted_deactivated_or_deleted,
     superusers_acting_on_each_other_at_once_leave_one,
     the_store_guard_is_atomic,
+    guarded_writes_around_a_new_superuser_all_land,
 ];
 
 /// Which store a test runs on.
@@ -324,6 +325,83 @@ async fn the_store_guard_is_atomic(store: Store) {
         assert!(active(&other_now) != active(&keeper_now), "{outcome}");
         if active(&other_now) {
             keeper = other_now.unwrap();
+        }
+    }
+}
+
+/// Rounds of concurrent guarded writes of users who are being made superusers (each promoted,
+/// deactivated and given a new email at once): every write lands, none fails. On PostgreSQL, a
+/// lock order that depends on who is a superuser when each transaction looks deadlocks here.
+async fn guarded_writes_around_a_new_superuser_all_land(store: Store) {
+    const ROUNDS: usize = 20;
+    const KNIGHTS: usize = 6;
+    let (store, _db) = store.open().await;
+    let mut keeper = User::new(
+        format!("keeper-{}@camelot.bt", uuid::Uuid::new_v4().simple()),
+        "$argon2id$…",
+    );
+    keeper.is_superuser = true;
+    store.create(keeper).await.unwrap();
+    for round in 0..ROUNDS {
+        let mut patches = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..KNIGHTS {
+            let tag = uuid::Uuid::new_v4().simple().to_string();
+            let knight = store
+                .create(User::new(format!("knight-{tag}@camelot.bt"), "$argon2id$…"))
+                .await
+                .unwrap();
+            let email = format!("sir-{tag}@camelot.bt");
+            patches.extend([
+                (
+                    knight.id,
+                    UserPatch {
+                        is_superuser: Some(true),
+                        ..UserPatch::default()
+                    },
+                ),
+                (
+                    knight.id,
+                    UserPatch {
+                        is_active: Some(false),
+                        ..UserPatch::default()
+                    },
+                ),
+                (
+                    knight.id,
+                    UserPatch {
+                        email: Some(email.clone()),
+                        ..UserPatch::default()
+                    },
+                ),
+            ]);
+            expected.push((knight.id, email));
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(patches.len()));
+        let tasks: Vec<_> = patches
+            .into_iter()
+            .map(|(id, patch)| {
+                let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.update_unless_last_superuser(id, &patch).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let result = task.await.unwrap();
+            assert!(
+                matches!(result, Ok(Some(_))),
+                "round {round}: every write lands: {result:?}"
+            );
+        }
+        for (id, email) in expected {
+            let now = store.get(id).await.unwrap().unwrap();
+            assert_eq!(
+                (now.is_superuser, now.is_active, now.email.as_str()),
+                (true, false, email.as_str()),
+                "round {round}"
+            );
         }
     }
 }

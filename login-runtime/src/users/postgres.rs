@@ -236,7 +236,10 @@ impl UserStore for PostgresStore {
     ) -> StoreFuture<'a, Option<User>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            lock_superusers(&mut tx).await?;
+            // Only a patch that takes a flag away can end a superuser.
+            if patch.is_active == Some(false) || patch.is_superuser == Some(false) {
+                lock_superuser_changes(&mut tx).await?;
+            }
             let row = sqlx::query(concat!(
                 "UPDATE \"user\" SET email = COALESCE($1, email), \
                  hashed_password = COALESCE($2, hashed_password), \
@@ -267,7 +270,7 @@ impl UserStore for PostgresStore {
     fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            lock_superusers(&mut tx).await?;
+            lock_superuser_changes(&mut tx).await?;
             let done = sqlx::query(concat!(
                 "DELETE FROM \"user\" WHERE id = $1 AND (",
                 postgres_keeps_a_superuser!("false"),
@@ -288,13 +291,18 @@ impl UserStore for PostgresStore {
     }
 }
 
-/// Locks the active superusers' rows until the transaction ends, in id order (so two such
-/// transactions cannot deadlock). A concurrent guarded write waits here; under READ COMMITTED it
-/// then sees the rows as the first one left them (a demoted row no longer matches), and its own
-/// statement's check reads the committed state.
-async fn lock_superusers(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT id FROM \"user\" WHERE is_superuser AND is_active ORDER BY id FOR UPDATE")
-        .fetch_all(&mut *tx)
+/// The key of the transaction-level advisory lock that serialises writes which may end a
+/// superuser (any number in the bigint range; this one spells "lastsupr").
+const LAST_SUPERUSER_LOCK: i64 = 0x6c61_7374_7375_7072;
+
+/// Takes the advisory lock until the transaction ends. Every demotion, deactivation and delete
+/// through the guard takes it first, so they run one at a time and each statement (READ
+/// COMMITTED: a fresh snapshot) sees the ones before it; locking the superusers' rows instead
+/// could deadlock with a concurrent write that made a new superuser.
+async fn lock_superuser_changes(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LAST_SUPERUSER_LOCK)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
     Ok(())
@@ -302,7 +310,7 @@ async fn lock_superusers(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> 
 
 /// After a guarded write touched no row: `LastSuperuser` if the user exists (the guard refused),
 /// `Ok` if there is no such user.
-async fn refused_or_missing(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(), StoreError> {
+async fn refused_or_missing(tx: &mut PgConnection, id: Uuid) -> Result<(), StoreError> {
     let exists = sqlx::query("SELECT 1 FROM \"user\" WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
