@@ -413,3 +413,48 @@ async fn users_login_throttle_keys_on_the_peer_address() {
         res.text()
     );
 }
+
+/// A timeout that is not a positive number of seconds stops the start, naming the variable.
+#[test]
+fn a_bad_timeout_setting_stops_the_start() {
+    for name in ["users", "login"] {
+        for (var, value) in [("HEADER_READ_TIMEOUT", "0"), ("IDLE_TIMEOUT", "ten")] {
+            let dir = temp_dir(name);
+            let log = dir.join("stderr.log");
+            let mut child = Command::new(example_binary(name))
+                .env("SECRET", SECRET)
+                .env("PORT", "0")
+                .env(var, value)
+                .env_remove("REDIS_URL")
+                .env(
+                    "DATABASE_URL",
+                    format!("sqlite://{}", dir.join("users.db").display()),
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            // A server that starts anyway is stopped after 10 s, and the test fails.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    break child.wait().unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let out = std::process::Output {
+                status,
+                stdout: Vec::new(),
+                stderr: std::fs::read(&log).unwrap(),
+            };
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{name} started with {var}={value}");
+            assert!(stderr.contains(var), "{name}, {var}={value}: {stderr}");
+        }
+    }
+}
