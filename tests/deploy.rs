@@ -15,7 +15,7 @@ mod binary;
 mod support;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,15 +33,48 @@ const IDLE: u64 = 2;
 /// Slack for a loaded machine on top of a timeout before a test calls the connection "kept".
 const SLACK: Duration = Duration::from_secs(4);
 
-/// A fresh directory under the system's temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh directory under the system's temp dir; removed on drop unless the test failed (then
+/// it keeps the server's logs and the script for a look).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("login-deploy-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// The `name` example with short timeouts (and, for `users`, a fresh SQLite file).
-fn start(name: &str) -> Running {
+/// A running example, stopped before its directory is removed.
+struct Server {
+    running: Running,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
+fn start(name: &str) -> Server {
     let dir = temp_dir(name);
     let mut cmd = Command::new(example_binary(name));
     cmd.env("SECRET", SECRET)
@@ -53,7 +86,10 @@ fn start(name: &str) -> Running {
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("users.db").display()),
         );
-    Running::spawn(cmd, dir.join("stderr.log"))
+    Server {
+        running: Running::spawn(cmd, dir.join("stderr.log")),
+        _dir: dir,
+    }
 }
 
 fn addr(server: &Running) -> String {

@@ -246,11 +246,30 @@ fn script(steps: &[Step], users_binary: &Path) -> String {
     out
 }
 
-/// A fresh directory under the system's temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh directory under the system's temp dir; removed on drop unless the test failed (then
+/// it keeps the server's logs and the script for a look).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("login-readme-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// The example serving on `port`, stdout to `dir/stdout`; killed on drop.
@@ -323,7 +342,7 @@ fn run_block(needle: &str, example: &str) {
     let out = Command::new("bash")
         .arg(dir.join("flow.sh"))
         .env("PORT", port.to_string())
-        .env("DIR", &dir)
+        .env("DIR", &*dir)
         .env("SERVER_STDOUT", dir.join("stdout"))
         .env("SECRET", SECRET)
         .env("DATABASE_URL", &database_url)
@@ -368,7 +387,7 @@ fn a_readme_that_disagrees_with_the_server_fails() {
         let out = Command::new("bash")
             .arg(dir.join("flow.sh"))
             .env("PORT", port.to_string())
-            .env("DIR", &dir)
+            .env("DIR", &*dir)
             .env("SERVER_STDOUT", dir.join("stdout"))
             .output()
             .unwrap();
