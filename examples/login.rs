@@ -6,7 +6,12 @@
 //! curl -H "Authorization: Bearer $TOKEN" localhost:8000/protected
 //! ```
 //! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one),
-//! `COOKIE_NAME` the cookie (`access-token`; `__Host-access-token` in production).
+//! `COOKIE_NAME` the cookie (`access-token`; `__Host-access-token` in production),
+//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60).
+
+#[path = "common/serve.rs"]
+#[allow(clippy::duplicate_mod)] // tests that include both examples load it twice
+mod serve;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -15,7 +20,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use login_runtime::{AccessToken, CsrfGuard, LoginManager, login_config, protected, user_loader};
+use login_runtime::{AccessToken, CsrfGuard, LoginManager, login_config, no_store, protected, user_loader};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -120,11 +125,12 @@ async fn issue_token(manager: &LoginManager, form: &LoginForm) -> Result<String,
 async fn login(
     State(manager): State<LoginManager>,
     Form(form): Form<LoginForm>,
-) -> Result<Json<Value>, LoginError> {
+) -> Result<Response, LoginError> {
     let access_token = issue_token(&manager, &form).await?;
-    Ok(Json(
+    // A token in the body: no cache may keep it (RFC 6749 §5.1).
+    Ok(no_store(Json(
         json!({ "access_token": access_token, "token_type": "bearer" }),
-    ))
+    )))
 }
 
 async fn cookie_login(
@@ -134,7 +140,7 @@ async fn cookie_login(
 ) -> Result<Response, LoginError> {
     let token = issue_token(&manager, &form).await?;
     let mut response = Redirect::to("/dashboard").into_response();
-    manager.set_cookie(&mut response, token);
+    manager.set_cookie(&mut response, token); // also marks the response no-store
     Ok(response)
 }
 
@@ -216,9 +222,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let manager = manager()?;
+    let timeouts = serve::Timeouts::from_env()?;
     let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(manager)).await?;
+    serve::serve(listener, app(manager), timeouts).await?;
     Ok(())
 }

@@ -4,15 +4,20 @@
 //! ```text
 //! cargo run --release --example users                     # serves 127.0.0.1:8000, users.db
 //! cargo run --release --example users -- create-user --email admin@example.com \
-//!     --password 'a long password' --superuser --verified
+//!     --superuser --verified                             # asks for the password
 //! ```
 //! `PORT` sets the port, `DATABASE_URL` the store (`sqlite://users.db`, created if missing, or
 //! `postgres://…`),
 //! `SECRET` the HS256 secret (at least 32 bytes; unset: a random one, so tokens die with the
-//! process), `COOKIE_NAME` the cookie (`__Host-fastapiusersauth` in production). Reset and verify
-//! tokens are "mailed" to stdout.
+//! process), `COOKIE_NAME` the cookie (`__Host-fastapiusersauth` in production),
+//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60). Reset and
+//! verify tokens are "mailed" to stdout. Without `--password`, `create-user` reads the password
+//! from a prompt (no echo) or, when stdin is not a terminal, its first line.
 
-use std::net::SocketAddr;
+#[path = "common/serve.rs"]
+#[allow(clippy::duplicate_mod)] // tests that include both examples load it twice
+mod serve;
+
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -43,9 +48,11 @@ enum Command {
         /// The user's email.
         #[arg(long)]
         email: String,
-        /// The user's password (8 to 128 characters).
+        /// The user's password (8 to 128 characters). Omit it: a password on the command line
+        /// shows in `ps` and the shell's history. Without it, the password is prompted for
+        /// (no echo) or, when stdin is not a terminal, read from stdin's first line.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
         /// Make the user a superuser.
         #[arg(long)]
         superuser: bool,
@@ -212,6 +219,27 @@ fn env_choice(var: &'static str, choices: &[&str]) -> Result<String, ConfigError
     }
 }
 
+/// `create-user`'s password when `--password` is absent: prompted for twice without echo on a
+/// terminal, else the first line of stdin (without its line ending).
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Repeat it: ")? != password {
+            return Err("the two passwords differ".into());
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("no --password and no password on stdin's first line".into());
+    }
+    Ok(password.to_owned())
+}
+
 #[allow(dead_code)] // the tests include this file for `app` and do not call `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -223,12 +251,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users = users_from_env().await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let timeouts = serve::Timeouts::from_env()?;
             let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
             tracing::info!("serving on http://{}", listener.local_addr()?);
-            // The peer address is what the login throttle's backoff is keyed on.
-            let service = app(users).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service).await?;
+            // Each request carries the peer address, which the login throttle keys on.
+            serve::serve(listener, app(users), timeouts).await?;
         }
         Command::CreateUser {
             email,
@@ -236,6 +264,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             superuser,
             verified,
         } => {
+            let password = match password {
+                Some(password) => password,
+                None => read_password()?,
+            };
             let mut new = CreateUser::new(email, password);
             new.is_superuser = superuser;
             new.is_verified = verified;

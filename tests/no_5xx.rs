@@ -400,6 +400,18 @@ impl UserStore for Refusing {
     fn delete(&self, id: Uuid) -> StoreFuture<'_, bool> {
         self.0.delete(id)
     }
+
+    fn update_unless_last_superuser<'a>(
+        &'a self,
+        id: Uuid,
+        patch: &'a UserPatch,
+    ) -> StoreFuture<'a, Option<User>> {
+        self.0.update_unless_last_superuser(id, patch)
+    }
+
+    fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        self.0.delete_unless_last_superuser(id)
+    }
 }
 
 /// A login whose name the store refuses is a failed login: 400 `LOGIN_BAD_CREDENTIALS`, counted

@@ -684,19 +684,41 @@ impl Want {
                 body: d.body.to_owned(),
                 deviation: Some(d),
             },
-            None => Self {
-                status: recorded["status"].as_u64().unwrap() as u16,
-                headers: recorded["headers"]
+            None => {
+                let status = recorded["status"].as_u64().unwrap() as u16;
+                let mut headers: Vec<(String, String)> = recorded["headers"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|h| (s(&h[0]).to_owned(), s(&h[1]).to_owned()))
-                    .collect(),
-                body: s(&recorded["body"]).to_owned(),
-                deviation: None,
-            },
+                    .collect();
+                if carries_token(&row["request"], status) {
+                    headers.extend(
+                        TOKEN_RESPONSE_HEADERS
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                    );
+                }
+                Self {
+                    status,
+                    headers,
+                    body: s(&recorded["body"]).to_owned(),
+                    deviation: None,
+                }
+            }
         }
     }
+}
+
+/// Headers added on purpose to FastAPI Users' answers that carry a token (a successful login):
+/// no cache may keep them (RFC 6749 §5.1); FastAPI Users sends no `Cache-Control`.
+const TOKEN_RESPONSE_HEADERS: &[(&str, &str)] = &[("cache-control", "no-store"), ("pragma", "no-cache")];
+
+/// Whether the answer to `request` with `status` carries a token: a successful login.
+fn carries_token(request: &Value, status: u16) -> bool {
+    s(&request["method"]) == "POST"
+        && matches!(s(&request["path"]), "/auth/jwt/login" | "/auth/cookie/login")
+        && (200..300).contains(&status)
 }
 
 /// A request of golden.json, placeholders filled in.

@@ -48,9 +48,11 @@ impl LoginManager {
         cookie
     }
 
-    /// Adds the token cookie to a response (fastapi-login's `set_cookie`).
+    /// Adds the token cookie to a response (fastapi-login's `set_cookie`), and marks the
+    /// response `Cache-Control: no-store` ([`no_store`](crate::no_store)): it carries a token.
     pub fn set_cookie(&self, response: &mut Response, token: String) {
         append(response, &self.token_cookie(token));
+        crate::cache::mark_no_store(response);
     }
 
     /// Adds the removal cookie to a response (logout).

@@ -53,6 +53,7 @@
 //! Set `LOGIN_MACROS_DEBUG=1` while building to print what the macros expand to.
 
 mod attach;
+mod cache;
 pub mod checks;
 mod config;
 mod cookie;
@@ -77,6 +78,7 @@ extern crate self as login_runtime;
 pub mod __private;
 
 pub use attach::attach_user;
+pub use cache::no_store;
 pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
 pub use csrf::CsrfGuard;
 pub use extract::Authenticated;

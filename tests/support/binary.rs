@@ -10,6 +10,11 @@ use super::Via;
 
 /// `target/debug/examples/users`, next to this test's `target/debug/deps/<test>`.
 pub fn users_binary() -> PathBuf {
+    example_binary("users")
+}
+
+/// `target/debug/examples/<name>`, checked to be newer than every source it was built from.
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe
         .parent()
@@ -17,10 +22,10 @@ pub fn users_binary() -> PathBuf {
         .expect("the test runs from target/<profile>/deps");
     let bin = profile_dir
         .join("examples")
-        .join(format!("users{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build --example users` (plain `cargo test` builds it too)",
+        "{} is missing: run `cargo build --example {name}` (plain `cargo test` builds it too)",
         bin.display()
     );
     // Cargo's dep-info lists every source file the binary was built from.
@@ -38,7 +43,7 @@ pub fn users_binary() -> PathBuf {
         .collect();
     assert!(
         stale.is_empty(),
-        "{} is older than {stale:?}: run `cargo build --example users`",
+        "{} is older than {stale:?}: run `cargo build --example {name}`",
         bin.display()
     );
     bin

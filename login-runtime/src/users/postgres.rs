@@ -59,6 +59,19 @@ macro_rules! columns {
     };
 }
 
+/// The condition under which a write to the user `id = $n` may proceed: they are not an active
+/// superuser, or `$stays` (still one after the write), or another active superuser exists.
+macro_rules! postgres_keeps_a_superuser {
+    ($stays:literal) => {
+        concat!(
+            "NOT (is_superuser AND is_active) OR (",
+            $stays,
+            ") OR EXISTS (SELECT 1 FROM \"user\" AS other WHERE other.id <> \"user\".id \
+             AND other.is_superuser AND other.is_active)"
+        )
+    };
+}
+
 /// Users in PostgreSQL, through an sqlx pool.
 ///
 /// `DATABASE_URL=postgres://127.0.0.1/test` in the `users` example. Migrations (the `"user"`
@@ -329,6 +342,100 @@ impl UserStore for PostgresStore {
                 .map_err(backend)?;
             Ok(done.rows_affected() > 0)
         })
+    }
+
+    fn update_unless_last_superuser<'a>(
+        &'a self,
+        id: Uuid,
+        patch: &'a UserPatch,
+    ) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            // Only a patch that takes a flag away can end a superuser.
+            if patch.is_active == Some(false) || patch.is_superuser == Some(false) {
+                lock_superuser_changes(&mut tx).await?;
+            }
+            let row = sqlx::query(concat!(
+                "UPDATE \"user\" SET email = COALESCE($1, email), \
+                 hashed_password = COALESCE($2, hashed_password), \
+                 is_active = COALESCE($3, is_active), is_superuser = COALESCE($4, is_superuser), \
+                 is_verified = COALESCE($5, is_verified) WHERE id = $6 AND (",
+                postgres_keeps_a_superuser!("COALESCE($4, is_superuser) AND COALESCE($3, is_active)"),
+                ") RETURNING ",
+                columns!()
+            ))
+            .bind(patch.email.as_deref())
+            .bind(patch.hashed_password.as_deref())
+            .bind(patch.is_active)
+            .bind(patch.is_superuser)
+            .bind(patch.is_verified)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let result = match row {
+                Some(row) => row_to_user(&row).map(Some),
+                None => refused_or_missing(&mut tx, id).await.map(|()| None),
+            };
+            tx.commit().await.map_err(backend)?;
+            result
+        })
+    }
+
+    fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            lock_superuser_changes(&mut tx).await?;
+            let done = sqlx::query(concat!(
+                "DELETE FROM \"user\" WHERE id = $1 AND (",
+                postgres_keeps_a_superuser!("false"),
+                ")"
+            ))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let result = if done.rows_affected() > 0 {
+                Ok(true)
+            } else {
+                refused_or_missing(&mut tx, id).await.map(|()| false)
+            };
+            tx.commit().await.map_err(backend)?;
+            result
+        })
+    }
+}
+
+/// The key of the transaction-level advisory lock that serialises writes which may end a
+/// superuser (any number in the bigint range; this one spells "lastsupr").
+const LAST_SUPERUSER_LOCK: i64 = 0x6c61_7374_7375_7072;
+
+/// Takes the advisory lock until the transaction ends. Every demotion, deactivation and delete
+/// through the guard takes it first, so they run one at a time and each statement (READ
+/// COMMITTED: a fresh snapshot) sees the ones before it; locking the superusers' rows instead
+/// could deadlock with a concurrent write that made a new superuser.
+async fn lock_superuser_changes(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LAST_SUPERUSER_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// After a guarded write touched no row: `LastSuperuser` if the user exists (the guard refused),
+/// `Ok` if there is no such user.
+async fn refused_or_missing(tx: &mut PgConnection, id: Uuid) -> Result<(), StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM \"user\" WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .is_some();
+    if exists {
+        Err(StoreError::LastSuperuser)
+    } else {
+        Ok(())
     }
 }
 

@@ -36,6 +36,11 @@ pub mod codes {
     /// 429: too many `forgot-password` or `request-verify-token` requests for one email. Not a
     /// FastAPI Users code: this crate's throttling.
     pub const TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
+    /// 400: `PATCH /users/{id}` would demote or deactivate the last active superuser. Not a
+    /// FastAPI Users code (it allows it, leaving nobody to administer the users).
+    pub const UPDATE_USER_LAST_SUPERUSER: &str = "UPDATE_USER_LAST_SUPERUSER";
+    /// 400: `DELETE /users/{id}` of the last active superuser. Not a FastAPI Users code.
+    pub const DELETE_USER_LAST_SUPERUSER: &str = "DELETE_USER_LAST_SUPERUSER";
 }
 
 /// An error answer of the users routes.

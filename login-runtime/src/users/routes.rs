@@ -162,9 +162,12 @@ async fn jwt_login(
     State(users): State<Users>,
     Peer(client): Peer,
     form: LoginForm,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let token = log_in(&users, client, &form, Transport::Header).await?;
-    Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
+    // A token in the body: no cache may keep it (RFC 6749 §5.1).
+    Ok(crate::no_store(Json(
+        json!({ "access_token": token, "token_type": "bearer" }),
+    )))
 }
 
 /// Logs out the tokens this request carries (header and cookie) that belong to `user`.
@@ -202,7 +205,7 @@ async fn cookie_login(
 ) -> Result<Response, ApiError> {
     let token = log_in(&users, client, &form, Transport::Cookie).await?;
     let lifetime = users.manager().expiry().as_secs();
-    Ok(with_cookie(&users, &token, lifetime))
+    Ok(crate::no_store(with_cookie(&users, &token, lifetime)))
 }
 
 #[protected(active)]
@@ -267,6 +270,7 @@ async fn apply_update(
     match users.update(user, update, safe).await {
         Ok(user) => Ok(Json(UserRead::from(&user))),
         Err(UserError::AlreadyExists) => Err(ApiError::Code(codes::UPDATE_USER_EMAIL_ALREADY_EXISTS)),
+        Err(UserError::LastSuperuser) => Err(ApiError::Code(codes::UPDATE_USER_LAST_SUPERUSER)),
         Err(UserError::InvalidPassword(e)) => {
             Err(ApiError::Reason(codes::UPDATE_USER_INVALID_PASSWORD, e.reason))
         }
@@ -320,8 +324,11 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_or_404(&users, &id).await?;
-    users.delete(&user).await.map_err(internal)?;
-    Ok(StatusCode::NO_CONTENT)
+    match users.delete(&user).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(UserError::LastSuperuser) => Err(ApiError::Code(codes::DELETE_USER_LAST_SUPERUSER)),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// `DELETE /users/me` is FastAPI's `DELETE /users/{id}` with the id `me`: superusers only, and

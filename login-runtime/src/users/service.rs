@@ -45,6 +45,9 @@ pub enum UserError {
     BadToken,
     /// The user is verified already.
     AlreadyVerified,
+    /// The operation would leave no active superuser (demoting, deactivating or deleting the
+    /// last one).
+    LastSuperuser,
     /// The store or the hasher failed: 500.
     Internal(BoxError),
 }
@@ -57,6 +60,7 @@ impl fmt::Display for UserError {
             Self::InvalidEmail(reason) => write!(f, "invalid email: {reason}"),
             Self::BadToken => f.write_str("bad token"),
             Self::AlreadyVerified => f.write_str("the user is already verified"),
+            Self::LastSuperuser => f.write_str("the last active superuser cannot be removed"),
             Self::Internal(e) => write!(f, "internal error: {e}"),
         }
     }
@@ -68,6 +72,7 @@ impl From<StoreError> for UserError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EmailTaken => Self::AlreadyExists,
+            StoreError::LastSuperuser => Self::LastSuperuser,
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -599,10 +604,11 @@ impl Users {
         if patch.is_empty() {
             return Ok((user.clone(), fields));
         }
+        // Never leaves the users without an active superuser (`UserError::LastSuperuser`).
         let updated = self
             .inner
             .store
-            .update(user.id, &patch)
+            .update_unless_last_superuser(user.id, &patch)
             .await?
             .ok_or_else(|| UserError::Internal("the user was deleted during the update".into()))?;
         // A new password (a change or a reset) and a deactivation end every session there was.
@@ -622,10 +628,11 @@ impl Users {
         Ok(())
     }
 
-    /// Deletes a user, with the delete hooks around it.
+    /// Deletes a user, with the delete hooks around it; [`UserError::LastSuperuser`] (after
+    /// `on_before_delete`, atomically with the delete) for the last active superuser.
     pub async fn delete(&self, user: &User) -> Result<(), UserError> {
         self.hooks().on_before_delete(user).await;
-        self.inner.store.delete(user.id).await?;
+        self.inner.store.delete_unless_last_superuser(user.id).await?;
         self.hooks().on_after_delete(user).await;
         Ok(())
     }

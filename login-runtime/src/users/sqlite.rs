@@ -50,6 +50,19 @@ macro_rules! columns {
     };
 }
 
+/// The condition under which a write to the user `id = ?` may proceed: they are not an active
+/// superuser, or `$stays` (still one after the write), or another active superuser exists.
+macro_rules! sqlite_keeps_a_superuser {
+    ($stays:literal) => {
+        concat!(
+            "NOT (is_superuser AND is_active) OR (",
+            $stays,
+            ") OR EXISTS (SELECT 1 FROM user AS other WHERE other.id <> user.id \
+             AND other.is_superuser AND other.is_active)"
+        )
+    };
+}
+
 /// Users in SQLite (bundled; no system library needed), through an sqlx pool.
 ///
 /// ```
@@ -303,6 +316,76 @@ impl UserStore for SqliteStore {
                 .map_err(backend)?;
             Ok(done.rows_affected() > 0)
         })
+    }
+
+    fn update_unless_last_superuser<'a>(
+        &'a self,
+        id: Uuid,
+        patch: &'a UserPatch,
+    ) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            // One statement: SQLite takes the write lock before it reads, so the check of the
+            // other superusers and the write see the same state, and a concurrent demotion
+            // waits for this one.
+            let row = sqlx::query(concat!(
+                "UPDATE user SET email = COALESCE(?1, email), \
+                 hashed_password = COALESCE(?2, hashed_password), \
+                 is_active = COALESCE(?3, is_active), is_superuser = COALESCE(?4, is_superuser), \
+                 is_verified = COALESCE(?5, is_verified) WHERE id = ?6 AND (",
+                sqlite_keeps_a_superuser!("COALESCE(?4, is_superuser) AND COALESCE(?3, is_active)"),
+                ") RETURNING ",
+                columns!()
+            ))
+            .bind(patch.email.as_deref())
+            .bind(patch.hashed_password.as_deref())
+            .bind(patch.is_active)
+            .bind(patch.is_superuser)
+            .bind(patch.is_verified)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            match row {
+                Some(row) => row_to_user(&row).map(Some),
+                None => self.refused_or_missing(id).await.map(|()| None),
+            }
+        })
+    }
+
+    fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(concat!(
+                "DELETE FROM user WHERE id = ?1 AND (",
+                sqlite_keeps_a_superuser!("0"),
+                ")"
+            ))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() > 0 {
+                return Ok(true);
+            }
+            self.refused_or_missing(id).await.map(|()| false)
+        })
+    }
+}
+
+impl SqliteStore {
+    /// After a guarded write touched no row: `LastSuperuser` if the user exists (the guard
+    /// refused), `Ok` if there is no such user.
+    async fn refused_or_missing(&self, id: Uuid) -> Result<(), StoreError> {
+        let exists = sqlx::query("SELECT 1 FROM user WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if exists {
+            Err(StoreError::LastSuperuser)
+        } else {
+            Ok(())
+        }
     }
 }
 

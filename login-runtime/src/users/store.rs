@@ -21,6 +21,9 @@ pub enum StoreError {
     /// Another user has this email (compared case-insensitively). Stores must detect this
     /// atomically (a unique index), so that concurrent inserts of one email cannot both succeed.
     EmailTaken,
+    /// The operation would leave no active superuser: refused by
+    /// [`UserStore::update_unless_last_superuser`] and [`UserStore::delete_unless_last_superuser`].
+    LastSuperuser,
     /// The database failed; answered 500 and logged.
     Backend(BoxError),
     /// The database refused a value that came from the request (PostgreSQL: a NUL byte in text,
@@ -33,6 +36,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmailTaken => f.write_str("a user with this email already exists"),
+            Self::LastSuperuser => f.write_str("the last active superuser cannot be removed"),
             Self::Backend(e) => write!(f, "user store failed: {e}"),
             Self::Rejected(e) => write!(f, "the user store refused a value: {e}"),
         }
@@ -43,7 +47,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Backend(e) | Self::Rejected(e) => Some(e.as_ref()),
-            Self::EmailTaken => None,
+            Self::EmailTaken | Self::LastSuperuser => None,
         }
     }
 }
@@ -65,6 +69,25 @@ pub trait UserStore: Send + Sync + 'static {
     fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>>;
     /// Deletes a user; whether there was one.
     fn delete(&self, id: Uuid) -> StoreFuture<'_, bool>;
+    /// [`update`](Self::update), unless the user is an active superuser whom the patch would
+    /// demote or deactivate while no other active superuser exists: then
+    /// [`StoreError::LastSuperuser`] and nothing changes. The check and the write are one atomic
+    /// step, so two superusers demoting each other at once cannot both succeed.
+    fn update_unless_last_superuser<'a>(
+        &'a self,
+        id: Uuid,
+        patch: &'a UserPatch,
+    ) -> StoreFuture<'a, Option<User>>;
+    /// [`delete`](Self::delete), unless the user is the last active superuser: then
+    /// [`StoreError::LastSuperuser`]. Atomic, as
+    /// [`update_unless_last_superuser`](Self::update_unless_last_superuser).
+    fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool>;
+}
+
+/// Whether `user` is an active superuser who would stop being one if `is_active` and
+/// `is_superuser` (a patch's, `None` for "unchanged") were applied.
+pub(crate) fn ends_a_superuser(user: &User, is_active: Option<bool>, is_superuser: Option<bool>) -> bool {
+    user.is_superuser && user.is_active && !(is_superuser.unwrap_or(true) && is_active.unwrap_or(true))
 }
 
 pub use super::email::email_key;
@@ -148,33 +171,78 @@ impl UserStore for MemoryStore {
     }
 
     fn update<'a>(&'a self, id: Uuid, patch: &'a UserPatch) -> StoreFuture<'a, Option<User>> {
-        let result = self.write(|m| {
-            let Some(user) = m.users.get_mut(&id) else {
-                return Ok(None);
-            };
-            if let Some(email) = &patch.email {
-                let key = email_key(email);
-                if m.by_email.get(&key).is_some_and(|owner| *owner != id) {
-                    return Err(StoreError::EmailTaken);
-                }
-                m.by_email.remove(&email_key(&user.email));
-                m.by_email.insert(key, id);
-            }
-            patch.apply(user);
-            Ok(Some(user.clone()))
-        });
+        let result = self.write(|m| m.update(id, patch));
         Box::pin(async move { result })
     }
 
     fn delete(&self, id: Uuid) -> StoreFuture<'_, bool> {
-        let existed = self.write(|m| match m.users.remove(&id) {
+        let existed = self.write(|m| m.delete(id));
+        Box::pin(async move { Ok(existed) })
+    }
+
+    fn update_unless_last_superuser<'a>(
+        &'a self,
+        id: Uuid,
+        patch: &'a UserPatch,
+    ) -> StoreFuture<'a, Option<User>> {
+        // Checked and applied under one write lock.
+        let result = self.write(|m| {
+            if m.users.get(&id).is_some_and(|user| {
+                ends_a_superuser(user, patch.is_active, patch.is_superuser) && !m.other_superuser(id)
+            }) {
+                return Err(StoreError::LastSuperuser);
+            }
+            m.update(id, patch)
+        });
+        Box::pin(async move { result })
+    }
+
+    fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
+        let result = self.write(|m| {
+            if m.users
+                .get(&id)
+                .is_some_and(|user| ends_a_superuser(user, Some(false), None) && !m.other_superuser(id))
+            {
+                return Err(StoreError::LastSuperuser);
+            }
+            Ok(m.delete(id))
+        });
+        Box::pin(async move { result })
+    }
+}
+
+impl Maps {
+    fn update(&mut self, id: Uuid, patch: &UserPatch) -> Result<Option<User>, StoreError> {
+        let Some(user) = self.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        if let Some(email) = &patch.email {
+            let key = email_key(email);
+            if self.by_email.get(&key).is_some_and(|owner| *owner != id) {
+                return Err(StoreError::EmailTaken);
+            }
+            self.by_email.remove(&email_key(&user.email));
+            self.by_email.insert(key, id);
+        }
+        patch.apply(user);
+        Ok(Some(user.clone()))
+    }
+
+    fn delete(&mut self, id: Uuid) -> bool {
+        match self.users.remove(&id) {
             Some(user) => {
-                m.by_email.remove(&email_key(&user.email));
+                self.by_email.remove(&email_key(&user.email));
                 true
             }
             None => false,
-        });
-        Box::pin(async move { Ok(existed) })
+        }
+    }
+
+    /// Whether an active superuser other than `id` exists.
+    fn other_superuser(&self, id: Uuid) -> bool {
+        self.users
+            .values()
+            .any(|u| u.id != id && u.is_superuser && u.is_active)
     }
 }
 
