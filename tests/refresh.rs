@@ -10,7 +10,7 @@
 
 mod support;
 #[path = "support/users_db.rs"]
-#[allow(unused_macros, dead_code)]
+#[allow(unused_macros)]
 mod users_db;
 #[path = "../examples/users.rs"]
 #[allow(dead_code, missing_docs)]
@@ -72,6 +72,14 @@ enum Store {
     Redis,
 }
 
+/// The users, the JWT revocations, the refresh families, and the database they live in.
+type Stores = (
+    Arc<dyn UserStore>,
+    Arc<dyn RevocationStore>,
+    Arc<dyn RefreshStore>,
+    Option<TestDb>,
+);
+
 struct Server {
     http: Via,
     users: Users,
@@ -87,12 +95,7 @@ impl Server {
     /// The `users` example's app with refresh tokens on (families living `lifetime`).
     async fn start_with(store: Store, lifetime: Duration, test: &str) -> Option<Self> {
         let hooks = Recorder::default();
-        let (users, revocations, refresh, db): (
-            Arc<dyn UserStore>,
-            Arc<dyn RevocationStore>,
-            Arc<dyn RefreshStore>,
-            Option<TestDb>,
-        ) = match store {
+        let (users, revocations, refresh, db): Stores = match store {
             Store::Memory => (
                 Arc::new(MemoryStore::default()),
                 Arc::new(MemoryRevocations::default()),

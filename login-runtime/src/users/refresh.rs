@@ -12,8 +12,8 @@
 //!   working and every access token issued from the family is deny-listed (until its own `exp`)
 //!   in the JWT [`RevocationStore`](super::RevocationStore). The losers of a concurrent refresh
 //!   present a token that was just spent: that counts as reuse too (RFC 9700 makes no exception),
-//!   so a client must not refresh one token twice at once. [`UserHooks::on_refresh_reuse`]
-//!   (super::UserHooks::on_refresh_reuse) is called, to log or alert.
+//!   so a client must not refresh one token twice at once.
+//!   [`on_refresh_reuse`](super::UserHooks::on_refresh_reuse) is called, to log or alert.
 //! - A logout ends the family of the access token it is given. A password change, a reset, a
 //!   deactivation end every family of the user with no extra write: a family is good only while
 //!   the user's session generation is still the one it was started under. A deleted (or

@@ -128,14 +128,15 @@ fn append_cookie(response: &mut Response, cookie: &str) -> bool {
 
 /// The parameters of an RFC 6749 §6 request: each at most once (§3.1), the body
 /// `application/x-www-form-urlencoded`.
-fn read_grant(headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
+/// The refresh token, or the RFC 6749 error code of the request.
+fn read_grant(headers: &HeaderMap, body: &[u8]) -> Result<String, &'static str> {
     let form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     if !form {
-        return Err(oauth_error("invalid_request"));
+        return Err("invalid_request");
     }
     let (mut grant_type, mut token) = (None, None);
     for (name, value) in form_urlencoded::parse(body) {
@@ -145,17 +146,15 @@ fn read_grant(headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
             _ => continue,
         };
         if slot.replace(value.into_owned()).is_some() {
-            return Err(oauth_error("invalid_request"));
+            return Err("invalid_request");
         }
     }
     match grant_type.as_deref() {
-        None => return Err(oauth_error("invalid_request")),
+        None => return Err("invalid_request"),
         Some("refresh_token") => {}
-        Some(_) => return Err(oauth_error("unsupported_grant_type")),
+        Some(_) => return Err("unsupported_grant_type"),
     }
-    token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| oauth_error("invalid_request"))
+    token.filter(|t| !t.is_empty()).ok_or("invalid_request")
 }
 
 /// `POST /auth/jwt/refresh`: `grant_type=refresh_token&refresh_token=…` → 200
@@ -163,7 +162,7 @@ fn read_grant(headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
 async fn jwt_refresh(State(users): State<Users>, headers: HeaderMap, body: Bytes) -> Response {
     let token = match read_grant(&headers, &body) {
         Ok(token) => token,
-        Err(response) => return response,
+        Err(code) => return oauth_error(code),
     };
     match users.refresh(Transport::Header, &token).await {
         Ok(refreshed) => {
