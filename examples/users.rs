@@ -221,6 +221,7 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
         "csrf_trusted_origin" => ConfigError::new("CSRF_TRUSTED_ORIGINS", e.to_string()),
         "cookie" => ConfigError::new("COOKIE_NAME", e.to_string()),
         "refresh_tokens" => ConfigError::new("REFRESH_TOKENS", e.to_string()),
+        "refresh_token_lifetime" => ConfigError::new("REFRESH_TOKEN_LIFETIME", e.to_string()),
         _ => e,
     })
 }

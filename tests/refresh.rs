@@ -793,7 +793,7 @@ async fn refresh_is_off_by_default() {
 }
 
 /// Refresh tokens need JWT revocation and the JWT strategy on both backends: `build` says so,
-/// naming `refresh_tokens`.
+/// naming `refresh_tokens`; a lifetime of zero names `refresh_token_lifetime`.
 #[tokio::test]
 async fn refresh_needs_revocable_jwts() {
     let store = Arc::new(MemoryStore::default());
@@ -811,5 +811,5 @@ async fn refresh_needs_revocable_jwts() {
         .secret(SECRET)
         .build()
         .unwrap_err();
-    assert_eq!(error.setting(), "refresh_tokens");
+    assert_eq!(error.setting(), "refresh_token_lifetime");
 }

@@ -114,7 +114,9 @@ pub trait UserHooks: Send + Sync + 'static {
     }
 
     /// After a spent refresh token of `user` was presented again (a stolen token, or a client
-    /// that refreshed one token twice at once): its family is ended. Log or alert here.
+    /// that refreshed one token twice at once): its family is ended. Log or alert here. Called
+    /// for each presentation that finds the token spent while its family was live, so possibly
+    /// several times for one family (each loser of a concurrent refresh).
     fn on_refresh_reuse(&self, user: &User) -> impl Future<Output = ()> + Send {
         let _ = user;
         std::future::ready(())

@@ -72,8 +72,8 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::*;
 pub use refresh::{
-    MemoryRefreshStore, REFRESH_COOKIE_NAME, REFRESH_COOKIE_PATH, REFRESH_TOKEN_LIFETIME, RefreshError,
-    RefreshStore, Refreshed,
+    MAX_REFRESH_TOKEN_LIFETIME, MemoryRefreshStore, REFRESH_COOKIE_NAME, REFRESH_COOKIE_PATH,
+    REFRESH_TOKEN_LIFETIME, RefreshError, RefreshStore, Refreshed,
 };
 #[cfg(feature = "postgres")]
 pub use refresh_postgres::PostgresRefreshStore;

@@ -41,6 +41,9 @@ use crate::token::now;
 
 /// The default absolute lifetime of a family: 30 days from its login.
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The longest lifetime of a family [`UsersBuilder::build`](super::UsersBuilder::build) accepts:
+/// about ten years.
+pub const MAX_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// The cookie of the cookie backend's refresh token.
 pub const REFRESH_COOKIE_NAME: &str = "fastapiusersrefresh";
 /// The only path the refresh cookie is sent to.
@@ -160,9 +163,17 @@ pub(crate) fn check_settings(
     revocation: bool,
     jwt_on_both_backends: bool,
 ) -> Result<(), ConfigError> {
-    let problem = if settings.lifetime == 0 {
-        "the lifetime of a family must be at least one second"
-    } else if !revocation {
+    if settings.lifetime == 0 || settings.lifetime > MAX_REFRESH_TOKEN_LIFETIME.as_secs() {
+        return Err(ConfigError::new(
+            "refresh_token_lifetime",
+            format!(
+                "the lifetime of a family must be 1 s to {} days, not {} s",
+                MAX_REFRESH_TOKEN_LIFETIME.as_secs() / 86_400,
+                settings.lifetime
+            ),
+        ));
+    }
+    let problem = if !revocation {
         "refresh tokens need JWT revocation (`revocation`): a family's end must be able to refuse \
          the access tokens issued from it"
     } else if !jwt_on_both_backends {

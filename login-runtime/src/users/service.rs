@@ -320,7 +320,9 @@ impl UsersBuilder {
     /// with a refresh token too, and `POST /auth/jwt/refresh` and `/auth/cookie/refresh` are
     /// served; see [`refresh`](super::refresh) for rotation and reuse detection. Needs JWT
     /// [`revocation`](Self::revocation) and the JWT strategy on both backends:
-    /// [`build`](Self::build) names the setting `refresh_tokens` otherwise.
+    /// [`build`](Self::build) names the setting `refresh_tokens` otherwise (and
+    /// `refresh_token_lifetime` for a lifetime of zero or over
+    /// [`MAX_REFRESH_TOKEN_LIFETIME`](super::MAX_REFRESH_TOKEN_LIFETIME)).
     pub fn refresh_tokens(mut self, store: Arc<dyn RefreshStore>, lifetime: Duration) -> Self {
         self.refresh = Some(RefreshSettings {
             store,
