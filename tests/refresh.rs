@@ -813,3 +813,46 @@ async fn refresh_needs_revocable_jwts() {
         .unwrap_err();
     assert_eq!(error.setting(), "refresh_token_lifetime");
 }
+
+/// Refresh tokens are kept only as their SHA-256: the `refresh_token` row holds the hash and no
+/// column of either table holds the token. (Every store is given the hash by the same code.)
+#[tokio::test]
+async fn refresh_tokens_are_stored_only_as_their_hash() {
+    use login_runtime::users::{SqliteRefreshStore, SqliteStore, token_id};
+
+    let dir = users_db::TempDir::new();
+    let store = SqliteStore::connect(&dir.db_url()).await.unwrap();
+    let users = Users::builder(Arc::new(store.clone()))
+        .throttle(Throttle::disabled())
+        .revocation(Arc::new(store.clone()))
+        .refresh_tokens(
+            Arc::new(SqliteRefreshStore::new(&store).await.unwrap()),
+            REFRESH_TOKEN_LIFETIME,
+        )
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let http = Via::http(users_example::app(users)).await;
+    let email = format!("hash-{}@example.com", uuid::Uuid::new_v4().simple());
+    let res = http
+        .send(Req::post("/auth/register").json(&json!({ "email": email, "password": PASSWORD })))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let res = http
+        .send(Req::post("/auth/jwt/login").form(&[("username", email.as_str()), ("password", PASSWORD)]))
+        .await;
+    let token = res.json()["refresh_token"].as_str().unwrap().to_owned();
+    let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM refresh_token")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(hashes, [token_id(&token)]);
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT token_hash || family_id || access_id FROM refresh_token \
+         UNION ALL SELECT id || user_id FROM refresh_family",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(dump.iter().all(|row| !row.contains(&token)), "{dump:?}");
+}
