@@ -103,11 +103,11 @@ for row in "${refresh_configs[@]}"; do
     "localhost:$PORT/auth/register" >/dev/null
   : >"$work/refresh-tokens"
   for _ in $(seq 1 "$CLIENTS"); do
-    curl -s -d "username=$email" -d password=bench-password "localhost:$PORT/auth/jwt/login" \
-      | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' >>"$work/refresh-tokens"
+    login=$(curl -s -d "username=$email" -d password=bench-password "localhost:$PORT/auth/jwt/login")
+    sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' <<<"$login" >>"$work/refresh-tokens"
   done
   if [ "$(grep -c . "$work/refresh-tokens")" != "$CLIENTS" ]; then
-    echo "$name: the logins gave no refresh tokens (stderr below)" >&2; cat "$work/err" >&2; status=1
+    echo "$name: the logins gave no refresh tokens (stderr below)" >&2; cat "$work/refresh-tokens" "$work/err" >&2; status=1
     kill "$pid"; wait "$pid" 2>/dev/null || true; continue
   fi
   out=$(REFRESH_TOKENS_FILE="$work/refresh-tokens" wrk -t"$CLIENTS" -c"$CLIENTS" -d"${DURATION}s" --latency \
