@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Requests per second of GET /users/me on the `users` example, per store and token strategy.
+# Requests per second of GET /users/me on the `users` example, per store and token strategy, and of
+# POST /auth/jwt/refresh (REFRESH_TOKENS=on) per place the families are kept.
 # Prints wrk's numbers; exits non-zero only when a server fails or answers errors.
 #
 #   benches/users_me.sh                 # every configuration whose services answer, 5 s each
 #   DURATION=2 benches/users_me.sh      # shorter
 #   PROFILE=dev benches/users_me.sh     # a debug build (CI's smoke pass)
 #   BIN=path/to/users benches/users_me.sh   # another build of the example (before/after a change)
+#   REFRESH_CLIENTS=4 benches/users_me.sh   # refresh rows: clients (wrk threads, one connection
+#                                           # and one family each; a refresh spends its token)
 # Needs wrk (apt-get install wrk); PostgreSQL at DATABASE_URL and Redis at REDIS_URL for those rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +73,45 @@ for row in "${configs[@]}"; do
     kill "$pid"; wait "$pid" 2>/dev/null || true; continue
   fi
   out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/users/me")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
+  printf '%-36s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
+  [ "$errors" = 0 ] || status=1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+# The refresh rows: POST /auth/jwt/refresh, each wrk thread rotating a family of its own
+# (benches/refresh.lua). name | DATABASE_URL | REDIS_URL given (the families go there)
+CLIENTS="${REFRESH_CLIENTS:-4}"
+refresh_configs=("sqlite refresh (families in sqlite)|sqlite://$work/r.db|no")
+if pg_ok; then
+  refresh_configs+=("postgres refresh (families in pg)|$pg|no")
+  redis_ok && refresh_configs+=("postgres refresh (families in redis)|$pg|yes")
+fi
+for row in "${refresh_configs[@]}"; do
+  IFS='|' read -r name url use_redis <<<"$row"
+  redis_env=(-u REDIS_URL); [ "$use_redis" = yes ] && redis_env=(REDIS_URL="$REDIS")
+  env -u BEARER_STRATEGY -u COOKIE_STRATEGY -u JWT_REVOCATION -u REFRESH_TOKEN_LIFETIME "${redis_env[@]}" \
+    SECRET=bench-secret-bench-secret-0123456789ab DATABASE_URL="$url" PORT="$PORT" REFRESH_TOKENS=on RUST_LOG=warn "$bin" \
+    >"$work/out" 2>"$work/err" &
+  pid=$!
+  for _ in $(seq 1 50); do curl -s "localhost:$PORT/x" >/dev/null 2>&1 && break; sleep 0.1; done
+  email="bench-$RANDOM$RANDOM@example.com"
+  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
+    "localhost:$PORT/auth/register" >/dev/null
+  : >"$work/refresh-tokens"
+  for _ in $(seq 1 "$CLIENTS"); do
+    login=$(curl -s -d "username=$email" -d password=bench-password "localhost:$PORT/auth/jwt/login")
+    sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' <<<"$login" >>"$work/refresh-tokens"
+  done
+  if [ "$(grep -c . "$work/refresh-tokens")" != "$CLIENTS" ]; then
+    echo "$name: the logins gave no refresh tokens (stderr below)" >&2; cat "$work/refresh-tokens" "$work/err" >&2; status=1
+    kill "$pid"; wait "$pid" 2>/dev/null || true; continue
+  fi
+  out=$(REFRESH_TOKENS_FILE="$work/refresh-tokens" wrk -t"$CLIENTS" -c"$CLIENTS" -d"${DURATION}s" --latency \
+    -s benches/refresh.lua "http://127.0.0.1:$PORT/auth/jwt/refresh")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")

@@ -26,8 +26,9 @@ use clap::{Parser, Subcommand};
 use login_runtime::ConfigError;
 use login_runtime::protected;
 use login_runtime::users::{
-    AccessTokenStore, CreateUser, DatabaseStrategy, PostgresStore, RedisStore, RedisStrategy,
-    RevocationStore, SqliteStore, Throttle, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,
+    AccessTokenStore, CreateUser, DatabaseStrategy, PostgresRefreshStore, PostgresStore,
+    REFRESH_TOKEN_LIFETIME, RedisRefreshStore, RedisStore, RedisStrategy, RefreshStore, RevocationStore,
+    SqliteRefreshStore, SqliteStore, Throttle, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,
     method_not_allowed, not_found,
 };
 use serde_json::{Value, json};
@@ -110,17 +111,24 @@ pub fn app(users: Users) -> Router {
 ///   send cookie-authenticated, state-changing requests besides the server's own host.
 /// - `COOKIE_NAME`: the cookie backend's cookie (default `fastapiusersauth`, FastAPI Users'
 ///   own); `__Host-fastapiusersauth` is the recommended setting in production (see SECURITY.md).
+/// - `REFRESH_TOKENS`: `off` (the default, FastAPI Users' behaviour) or `on`: logins also answer
+///   a refresh token, kept in Redis when `REDIS_URL` is set, else in the database; needs JWT
+///   revocation and the JWT strategy on both backends. `REFRESH_TOKEN_LIFETIME`: a family's
+///   absolute lifetime in seconds (default 30 days).
 pub async fn users_from_env() -> Result<Users, ConfigError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db".into());
+    let database;
     let (store, revocations, tokens): (
         Arc<dyn UserStore>,
         Arc<dyn RevocationStore>,
         Arc<dyn AccessTokenStore>,
     ) = if url.starts_with("sqlite:") {
         let store = Arc::new(SqliteStore::connect(&url).await?);
+        database = Database::Sqlite((*store).clone());
         (store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(&url).await?);
+        database = Database::Postgres((*store).clone());
         (store.clone(), store.clone(), store)
     } else {
         return Err(ConfigError::new(
@@ -163,6 +171,23 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
             builder = builder.revocation(store);
         }
     }
+    if env_choice("REFRESH_TOKENS", &["off", "on"])? == "on" {
+        let lifetime = match std::env::var("REFRESH_TOKEN_LIFETIME") {
+            Ok(secs) => std::time::Duration::from_secs(secs.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "REFRESH_TOKEN_LIFETIME",
+                    format!("`{secs}` is not a number of seconds"),
+                )
+            })?),
+            Err(_) => REFRESH_TOKEN_LIFETIME,
+        };
+        let store: Arc<dyn RefreshStore> = match (&redis, &database) {
+            (Some(redis), _) => Arc::new(RedisRefreshStore::new(redis)),
+            (None, Database::Sqlite(db)) => Arc::new(SqliteRefreshStore::new(db).await?),
+            (None, Database::Postgres(db)) => Arc::new(PostgresRefreshStore::new(db).await?),
+        };
+        builder = builder.refresh_tokens(store, lifetime);
+    }
     for var in ["BEARER_STRATEGY", "COOKIE_STRATEGY"] {
         let strategy: Arc<dyn TokenStrategy> = match env_choice(var, &["jwt", "database", "redis"])?.as_str()
         {
@@ -202,8 +227,16 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
     built.map_err(|e| match e.setting() {
         "csrf_trusted_origin" => ConfigError::new("CSRF_TRUSTED_ORIGINS", e.to_string()),
         "cookie" => ConfigError::new("COOKIE_NAME", e.to_string()),
+        "refresh_tokens" => ConfigError::new("REFRESH_TOKENS", e.to_string()),
+        "refresh_token_lifetime" => ConfigError::new("REFRESH_TOKEN_LIFETIME", e.to_string()),
         _ => e,
     })
+}
+
+/// The users' database, for the stores that live beside the users.
+enum Database {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// The value of `var`, one of `choices` (the first when unset); the error names `var`.

@@ -394,6 +394,23 @@ impl TestDb {
         }
     }
 
+    /// A refresh-token store in the same database (its `refresh_family` and `refresh_token`
+    /// tables, created here).
+    pub async fn refresh_tokens(&self) -> Arc<dyn login_runtime::users::RefreshStore> {
+        match &self.backend {
+            Backend::Sqlite { store, .. } => Arc::new(
+                login_runtime::users::SqliteRefreshStore::new(store)
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres { store, .. } => Arc::new(
+                login_runtime::users::PostgresRefreshStore::new(store)
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
     /// The same store as the database strategy's token store (its `accesstoken` table).
     pub fn access_tokens(&self) -> Arc<dyn AccessTokenStore> {
         match &self.backend {

@@ -107,6 +107,21 @@ pub trait UserHooks: Send + Sync + 'static {
         std::future::ready(())
     }
 
+    /// After a refresh token was exchanged for a new access token and its successor.
+    fn on_after_refresh(&self, user: &User) -> impl Future<Output = ()> + Send {
+        let _ = user;
+        std::future::ready(())
+    }
+
+    /// After a spent refresh token of `user` was presented again (a stolen token, or a client
+    /// that refreshed one token twice at once): its family is ended. Log or alert here. Called
+    /// for each presentation that finds the token spent while its family was live, so possibly
+    /// several times for one family (each loser of a concurrent refresh).
+    fn on_refresh_reuse(&self, user: &User) -> impl Future<Output = ()> + Send {
+        let _ = user;
+        std::future::ready(())
+    }
+
     /// After an update; `fields` names what changed (`email`, `password`, `is_active`, …).
     fn on_after_update(&self, user: &User, fields: &[&'static str]) -> impl Future<Output = ()> + Send {
         let _ = (user, fields);
@@ -168,6 +183,8 @@ pub(crate) trait DynHooks: Send + Sync + 'static {
     fn on_after_register<'a>(&'a self, user: &'a User) -> Boxed<'a, ()>;
     fn on_after_login<'a>(&'a self, user: &'a User) -> Boxed<'a, ()>;
     fn on_after_update<'a>(&'a self, user: &'a User, fields: &'a [&'static str]) -> Boxed<'a, ()>;
+    fn on_after_refresh<'a>(&'a self, user: &'a User) -> Boxed<'a, ()>;
+    fn on_refresh_reuse<'a>(&'a self, user: &'a User) -> Boxed<'a, ()>;
     fn on_after_forgot_password<'a>(&'a self, user: &'a User, token: &'a str) -> Boxed<'a, ()>;
     fn on_after_reset_password<'a>(&'a self, user: &'a User) -> Boxed<'a, ()>;
     fn on_after_request_verify<'a>(&'a self, user: &'a User, token: &'a str) -> Boxed<'a, ()>;
@@ -192,6 +209,12 @@ impl<H: UserHooks> DynHooks for H {
     }
     fn on_after_update<'a>(&'a self, user: &'a User, fields: &'a [&'static str]) -> Boxed<'a, ()> {
         Box::pin(UserHooks::on_after_update(self, user, fields))
+    }
+    fn on_after_refresh<'a>(&'a self, user: &'a User) -> Boxed<'a, ()> {
+        Box::pin(UserHooks::on_after_refresh(self, user))
+    }
+    fn on_refresh_reuse<'a>(&'a self, user: &'a User) -> Boxed<'a, ()> {
+        Box::pin(UserHooks::on_refresh_reuse(self, user))
     }
     fn on_after_forgot_password<'a>(&'a self, user: &'a User, token: &'a str) -> Boxed<'a, ()> {
         Box::pin(UserHooks::on_after_forgot_password(self, user, token))

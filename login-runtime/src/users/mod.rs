@@ -41,6 +41,14 @@ pub mod password;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis_store;
+pub mod refresh;
+#[cfg(feature = "postgres")]
+mod refresh_postgres;
+#[cfg(feature = "redis")]
+mod refresh_redis;
+mod refresh_routes;
+#[cfg(feature = "sqlite")]
+mod refresh_sqlite;
 mod responses;
 mod revocation;
 mod routes;
@@ -63,6 +71,16 @@ pub use model::{User, UserPatch, UserRead};
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::*;
+pub use refresh::{
+    MAX_REFRESH_TOKEN_LIFETIME, MemoryRefreshStore, REFRESH_COOKIE_NAME, REFRESH_COOKIE_PATH,
+    REFRESH_TOKEN_LIFETIME, RefreshError, RefreshStore, Refreshed,
+};
+#[cfg(feature = "postgres")]
+pub use refresh_postgres::PostgresRefreshStore;
+#[cfg(feature = "redis")]
+pub use refresh_redis::RedisRefreshStore;
+#[cfg(feature = "sqlite")]
+pub use refresh_sqlite::SqliteRefreshStore;
 pub use responses::{ApiError, FieldError, codes, forbidden, method_not_allowed, not_found, unauthorized};
 pub use revocation::{MemoryRevocations, RevocationStore, TokenStatus, token_id};
 pub use service::{COOKIE_NAME, CreateUser, TOKEN_LIFETIME, UpdateUser, UserError, Users, UsersBuilder};

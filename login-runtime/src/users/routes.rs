@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::input::{Fields, JsonBody, LoginForm};
@@ -31,6 +31,8 @@ impl Users {
     /// | `POST /auth/register` | 201 UserRead |
     /// | `POST /auth/jwt/login`, `/auth/jwt/logout` | bearer backend |
     /// | `POST /auth/cookie/login`, `/auth/cookie/logout` | cookie backend (`fastapiusersauth`) |
+    /// | `POST /auth/jwt/refresh` | with refresh tokens on: form `grant_type=refresh_token&refresh_token=…` (RFC 6749 §6), 200 new access and refresh token; 400 `{"error": "invalid_grant"}` |
+    /// | `POST /auth/cookie/refresh` | with refresh tokens on: the `fastapiusersrefresh` cookie, 204 both cookies anew |
     /// | `GET`/`PATCH /users/me` | the current active user |
     /// | `GET`/`PATCH`/`DELETE /users/{id}` | superusers only |
     /// | `POST /auth/forgot-password`, `/auth/reset-password` | password reset |
@@ -40,8 +42,14 @@ impl Users {
     /// `Retry-After`) as [`throttle`](super::throttle) describes; serve the app with
     /// `into_make_service_with_connect_info::<SocketAddr>()` so that the login backoff is keyed
     /// on the client's address.
+    ///
+    /// With [refresh tokens](super::refresh) on
+    /// ([`UsersBuilder::refresh_tokens`](super::UsersBuilder::refresh_tokens)), the bearer login
+    /// also answers `refresh_token` and `expires_in`, the cookie login also sets the
+    /// `fastapiusersrefresh` cookie (`Path=/auth/cookie/refresh`, `SameSite=strict`), a logout
+    /// ends the family of its access token, and the cookie logout clears both cookies.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        Router::new()
+        let routes = Router::new()
             .route("/auth/register", post(register))
             .route("/auth/jwt/login", post(jwt_login))
             .route("/auth/jwt/logout", post(jwt_logout))
@@ -55,8 +63,8 @@ impl Users {
             .route("/auth/forgot-password", post(forgot_password))
             .route("/auth/reset-password", post(reset_password))
             .route("/auth/request-verify-token", post(request_verify_token))
-            .route("/auth/verify", post(verify))
-            .with_state(self.clone())
+            .route("/auth/verify", post(verify));
+        super::refresh_routes::add(routes, self).with_state(self.clone())
     }
 }
 
@@ -166,7 +174,7 @@ async fn jwt_login(
     let token = log_in(&users, client, &form, Transport::Header).await?;
     // A token in the body: no cache may keep it (RFC 6749 §5.1).
     Ok(crate::no_store(Json(
-        json!({ "access_token": token, "token_type": "bearer" }),
+        super::refresh_routes::login_body(&users, token).await?,
     )))
 }
 
@@ -182,6 +190,7 @@ async fn log_out(users: &Users, user: &User, headers: &HeaderMap) -> Result<(), 
     ] {
         if let Some(token) = token {
             users.logout(from, token, user).await.map_err(internal)?;
+            users.log_out_refresh(token, user).await.map_err(internal)?;
         }
     }
     Ok(())
@@ -205,7 +214,10 @@ async fn cookie_login(
 ) -> Result<Response, ApiError> {
     let token = log_in(&users, client, &form, Transport::Cookie).await?;
     let lifetime = users.manager().expiry().as_secs();
-    Ok(crate::no_store(with_cookie(&users, &token, lifetime)))
+    let response = with_cookie(&users, &token, lifetime);
+    Ok(crate::no_store(
+        super::refresh_routes::login_cookie(&users, &token, response).await,
+    ))
 }
 
 #[protected(active)]
@@ -215,12 +227,15 @@ async fn cookie_logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     log_out(&users, &user, &headers).await?;
-    Ok(with_cookie(&users, "\"\"", 0))
+    Ok(super::refresh_routes::logout_cookie(
+        &users,
+        with_cookie(&users, "\"\"", 0),
+    ))
 }
 
 /// 204 with the cookie as Starlette writes it (attributes in its order, `SameSite=lax`), so a
 /// client comparing headers sees FastAPI Users' bytes.
-fn with_cookie(users: &Users, value: &str, max_age: u64) -> Response {
+pub(super) fn with_cookie(users: &Users, value: &str, max_age: u64) -> Response {
     let name = users
         .manager()
         .cookie_name()

@@ -13,6 +13,7 @@ use super::email::normalize_email;
 use super::hooks::{DefaultHooks, DynHooks, InvalidPassword, UserHooks};
 use super::model::{User, UserPatch};
 use super::password::{Hasher, Verified};
+use super::refresh::{RefreshSettings, RefreshStore};
 use super::responses;
 use super::revocation::RevocationStore;
 use super::store::{StoreError, UserStore, email_key};
@@ -170,6 +171,8 @@ struct Inner {
     reset: Validation,
     verify: Validation,
     lifetime: u64,
+    /// Refresh tokens, when on.
+    refresh: Option<RefreshSettings>,
 }
 
 impl fmt::Debug for Users {
@@ -200,6 +203,7 @@ pub struct UsersBuilder {
     login: LoginManagerBuilder,
     lifetime: Duration,
     cookie_name: Option<String>,
+    refresh: Option<RefreshSettings>,
 }
 
 impl fmt::Debug for UsersBuilder {
@@ -315,8 +319,32 @@ impl UsersBuilder {
         self
     }
 
+    /// Turns refresh tokens on (off by default: FastAPI Users' wire behaviour), kept in `store`
+    /// (share it between instances); a family lives `lifetime` from its login (default
+    /// [`REFRESH_TOKEN_LIFETIME`](super::REFRESH_TOKEN_LIFETIME), 30 days). Logins then answer
+    /// with a refresh token too, and `POST /auth/jwt/refresh` and `/auth/cookie/refresh` are
+    /// served; see [`refresh`](super::refresh) for rotation and reuse detection. Needs JWT
+    /// [`revocation`](Self::revocation) and the JWT strategy on both backends:
+    /// [`build`](Self::build) names the setting `refresh_tokens` otherwise (and
+    /// `refresh_token_lifetime` for a lifetime of zero or over
+    /// [`MAX_REFRESH_TOKEN_LIFETIME`](super::MAX_REFRESH_TOKEN_LIFETIME)).
+    pub fn refresh_tokens(mut self, store: Arc<dyn RefreshStore>, lifetime: Duration) -> Self {
+        self.refresh = Some(RefreshSettings {
+            store,
+            lifetime: lifetime.as_secs(),
+        });
+        self
+    }
+
     /// Checks the settings; the error names the one that is wrong.
     pub fn build(self) -> Result<Users, ConfigError> {
+        if let Some(refresh) = &self.refresh {
+            super::refresh::check_settings(
+                refresh,
+                self.revocations.is_some(),
+                self.bearer.is_none() && self.cookie.is_none(),
+            )?;
+        }
         let jwt: Arc<dyn TokenStrategy> = Arc::new(match &self.revocations {
             Some(store) => JwtStrategy::revocable(store.clone()),
             None => JwtStrategy::stateless(),
@@ -352,6 +380,7 @@ impl UsersBuilder {
                 verify: manager.validation_for(VERIFY_AUDIENCE),
                 manager,
                 lifetime: self.lifetime.as_secs(),
+                refresh: self.refresh,
             }),
         })
     }
@@ -371,7 +400,25 @@ impl Users {
             login: LoginManager::builder(),
             lifetime: TOKEN_LIFETIME,
             cookie_name: None,
+            refresh: None,
         }
+    }
+
+    pub(crate) fn refresh_settings(&self) -> Option<&RefreshSettings> {
+        self.inner.refresh.as_ref()
+    }
+
+    pub(crate) fn revocations(&self) -> Option<&Arc<dyn RevocationStore>> {
+        self.inner.revocations.as_ref()
+    }
+
+    /// The user's session generation on the backend that reads `from`.
+    pub(crate) async fn session_generation(
+        &self,
+        from: Transport,
+        user: Uuid,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner.backends.of(from).generation(user).await
     }
 
     /// The access-token manager (audience `fastapi-users:auth`, bearer header and cookie).
