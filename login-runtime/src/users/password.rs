@@ -9,7 +9,11 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
+use self::timing::Timing;
+pub use self::timing::{CENSUS_EVERY, hash_prefix};
 use crate::loader::BoxError;
+
+mod timing;
 
 /// OWASP's argon2id parameters: 19 MiB of memory (in KiB).
 pub const ARGON2_M_COST: u32 = 19_456;
@@ -180,6 +184,8 @@ pub fn needs_rehash(stored: &str) -> bool {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     memory: Arc<MemoryPool>,
+    /// The kinds of stored hashes and their costs, for holding failed logins back.
+    timing: Arc<Timing>,
 }
 
 /// Working memories not in use, at most `limit`.
@@ -234,6 +240,7 @@ impl Hasher {
                 idle: Mutex::new(Vec::new()),
                 limit,
             }),
+            timing: Arc::default(),
         }
     }
 

@@ -391,27 +391,37 @@ impl Users {
     /// inactive users with the same answer). An unknown email costs the same hashing work as a
     /// wrong password. A right password of an active user stored as bcrypt or with other argon2
     /// parameters is re-hashed with ours. Not throttled: the login routes are.
+    ///
+    /// While the store holds hashes of other kinds (users migrated from FastAPI Users), every
+    /// outcome the routes answer as a failure (unknown email, wrong password, inactive user) is
+    /// returned no sooner than the most expensive of those kinds takes to verify, so that timing
+    /// does not tell which accounts exist; see [`password`](super::password). Successes are
+    /// not held back.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
-        let Some(mut user) = self.inner.store.get_by_email(email).await? else {
-            self.inner
-                .hasher
-                .verify_nothing(password)
-                .await
-                .map_err(UserError::Internal)?;
-            return Ok(None);
-        };
-        let verified = self
+        let user = self.inner.store.get_by_email(email).await?;
+        let stored = user.as_ref().map(|u| u.hashed_password.as_str());
+        let (verified, hold) = self
             .inner
             .hasher
-            .verify(password, &user.hashed_password)
+            .verify_login(self.inner.store.as_ref(), password, stored)
             .await
             .map_err(UserError::Internal)?;
+        let Some(mut user) = user else {
+            hold.wait().await;
+            return Ok(None);
+        };
         match verified {
-            Verified::No => Ok(None),
+            Verified::No => {
+                hold.wait().await;
+                Ok(None)
+            }
+            // Refused like a wrong password, and as late. No re-hash: the extra hashing would
+            // tell that the password was right.
+            _ if !user.is_active => {
+                hold.wait().await;
+                Ok(Some(user))
+            }
             Verified::Yes => Ok(Some(user)),
-            // Only for active users: an inactive one is refused like a wrong password, and the
-            // extra hashing would tell that the password was right.
-            Verified::Outdated if !user.is_active => Ok(Some(user)),
             Verified::Outdated => {
                 let patch = UserPatch {
                     hashed_password: Some(
@@ -424,7 +434,10 @@ impl Users {
                     ..UserPatch::default()
                 };
                 match self.inner.store.update(user.id, &patch).await {
-                    Ok(Some(updated)) => user = updated,
+                    Ok(Some(updated)) => {
+                        self.inner.hasher.upgraded(&user.hashed_password);
+                        user = updated;
+                    }
                     Ok(None) => return Ok(None),
                     Err(error) => tracing::warn!(%error, "storing an upgraded password hash failed"),
                 }
