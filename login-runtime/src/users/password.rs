@@ -1,6 +1,20 @@
 //! Password hashing: argon2id at OWASP's parameters for new hashes; argon2 (any parameters) and
 //! bcrypt verified, and re-hashed to ours on a successful login. Runs off the async runtime, a
 //! bounded number at a time, in working memory kept from one hash to the next.
+//!
+//! **Equal timing of failed logins.** Users migrated from FastAPI Users keep pwdlib's argon2id
+//! (m=65536, t=3, p=4) or bcrypt-12 hashes, 5–10 times costlier to verify than ours, until they
+//! next log in. While the store holds any hash of another kind than ours, every login the
+//! routes refuse (unknown email, wrong password on any hash, inactive user) is answered
+//! [`HOLD_MARGIN`] × the costliest present kind's verification time after its verification
+//! started, by sleeping (after the hashing slot is released), not hashing; successes are not
+//! delayed. The kinds present come from
+//! [`UserStore::hash_census`](crate::users::UserStore::hash_census) (see [`hash_prefix`]), taken
+//! before the first login is answered, every [`CENSUS_EVERY`] and once the last known hash of a
+//! kind has been upgraded; a kind met in a login that the census missed is added at once. Each
+//! kind's cost is measured on the machine at the census and scaled by a moving average of how
+//! much slower than measured verifications run now. With only our own kind present nothing is
+//! held back, so an app without migrated hashes keeps its timing.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -10,7 +24,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use self::timing::Timing;
-pub use self::timing::{CENSUS_EVERY, hash_prefix};
+pub use self::timing::{CENSUS_EVERY, HOLD_MARGIN, hash_prefix};
 use crate::loader::BoxError;
 
 mod timing;
