@@ -32,7 +32,7 @@ const OURS: &str = "arthur@camelot.bt";
 const INACTIVE: &str = "uther@camelot.bt";
 const PASSWORD: &str = "guinevere-1";
 /// Tries of each kind.
-const TRIES: usize = 32;
+const TRIES: usize = 24;
 /// Concurrent clients: failures are mostly waiting (a sleep), so four keep the run short.
 const CLIENTS: usize = 4;
 

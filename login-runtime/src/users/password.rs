@@ -5,10 +5,11 @@
 //! **Equal timing of failed logins.** Users migrated from FastAPI Users keep pwdlib's argon2id
 //! (m=65536, t=3, p=4) or bcrypt-12 hashes, 5–10 times costlier to verify than ours, until they
 //! next log in. While the store holds any hash of another kind than ours, every login the
-//! routes refuse (unknown email, wrong password on any hash, inactive user) is answered
-//! [`HOLD_MARGIN`] × the costliest present kind's verification time after its verification
-//! started, by sleeping (after the hashing slot is released), not hashing; successes are not
-//! delayed. The kinds present come from
+//! routes refuse (unknown email, wrong password on any hash, inactive user) is answered when the
+//! costliest present kind's verification would be done (its cost at the current load, plus
+//! [`HOLD_SPREAD`] mean deviations, at least [`HOLD_MARGIN`] × that cost) after its own
+//! verification started, by sleeping (after the hashing slot is released), not hashing;
+//! successes are not delayed. The kinds present come from
 //! [`UserStore::hash_census`](crate::users::UserStore::hash_census) (see [`hash_prefix`]), taken
 //! before the first login is answered, every [`CENSUS_EVERY`] and once the last known hash of a
 //! kind has been upgraded; a kind met in a login that the census missed is added at once. Each
@@ -24,7 +25,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use self::timing::Timing;
-pub use self::timing::{CENSUS_EVERY, HOLD_MARGIN, hash_prefix};
+pub use self::timing::{CENSUS_EVERY, HOLD_MARGIN, HOLD_SPREAD, hash_prefix};
 use crate::loader::BoxError;
 
 mod timing;

@@ -17,11 +17,12 @@
 //!   once per kind; how much slower (or faster) than measured verifications run now, the load,
 //!   is followed as a moving average over all of them (a loaded machine slows every kind
 //!   alike).
-//! - A failed verification is answered [`HOLD_MARGIN`] × the most expensive present kind's
-//!   cost at the current load (the larger of its own and the machine's) after it started, or
-//!   when it ends if it took longer: the same moment whatever its kind, the most expensive
-//!   kind's own failures included (the margin covers their spread). The answer of a failure
-//!   depends on the load, not on which account was tried.
+//! - A failed verification is answered when the most expensive present kind would be done at
+//!   the current load (the larger of its own and the machine's), plus [`HOLD_SPREAD`] times the
+//!   mean deviation of its own recent verifications (at least [`HOLD_MARGIN`] × its cost), after it
+//!   started, or when it ends if it took longer: the same moment whatever its kind, the most
+//!   expensive kind's own failures included. The answer of a failure depends on the load, not
+//!   on which account was tried.
 //! - With only our own kind present, nothing is held back: the timing of an app without
 //!   migrated hashes does not change. Successful logins are never held back.
 
@@ -43,12 +44,52 @@ pub const CENSUS_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Runs per kind when measuring what a verification costs.
 const MEASURE_ROUNDS: usize = 3;
 
-/// Failures are held to this multiple of the most expensive kind's cost (at the current load),
-/// so that the most expensive kind's own failures, which spread around that cost, are held too.
-pub const HOLD_MARGIN: f64 = 1.15;
+/// Failures are held to at least this multiple of the most expensive kind's cost at the current
+/// load.
+pub const HOLD_MARGIN: f64 = 1.05;
 
-/// The weight of each verification in the moving average of the load.
+/// …and to its cost at the current load plus this many times the mean deviation of its recent
+/// verifications, so that the most expensive kind's own failures, which spread around its cost
+/// (more on a busy machine), are held too.
+pub const HOLD_SPREAD: f64 = 3.0;
+
+/// The weight of each verification in the moving averages of the load.
 const LOAD_WEIGHT: f64 = 0.1;
+
+/// How much slower than measured verifications run: a moving average and mean deviation.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    mean: f64,
+    deviation: f64,
+}
+
+impl Load {
+    /// The load before anything is observed: as measured, give or take 10%.
+    const MEASURED: Self = Self {
+        mean: 1.0,
+        deviation: 0.1,
+    };
+
+    fn observe(&mut self, ratio: f64) {
+        self.deviation += LOAD_WEIGHT * ((ratio - self.mean).abs() - self.deviation);
+        self.mean += LOAD_WEIGHT * (ratio - self.mean);
+    }
+
+    /// The multiple of the measured cost a failure is held to.
+    fn hold(self) -> f64 {
+        (self.mean + HOLD_SPREAD * self.deviation).max(self.mean * HOLD_MARGIN)
+    }
+
+    /// A kind's load (`own`, if it was observed) with the machine's mean as a floor: a kind
+    /// rarely verified may not have seen the latest change. Its spread is its own (short
+    /// verifications spread more, and would hold everything longer than needed).
+    fn of_kind(own: Option<&Self>, machine: Self) -> Self {
+        own.map_or(machine, |own| Self {
+            mean: own.mean.max(machine.mean),
+            deviation: own.deviation,
+        })
+    }
+}
 
 /// The prefix of a stored hash that fixes what verifying it costs: algorithm and parameters, up
 /// to the salt (`$argon2id$v=19$m=65536,t=3,p=4$`, `$2b$12$`); empty for anything else. The
@@ -230,11 +271,11 @@ struct Book {
     taken: Option<Instant>,
     /// The census is known to be out of date (the last known hash of a kind was upgraded).
     stale: bool,
-    /// How much longer than measured verifications take now (moving average over all).
-    load: f64,
+    /// How much longer than measured verifications take now, over all kinds.
+    load: Load,
     /// The same per kind (kinds load a busy machine differently: argon2 its memory, bcrypt its
     /// cores).
-    kind_load: HashMap<HashKind, f64>,
+    kind_load: HashMap<HashKind, Load>,
 }
 
 impl Default for Book {
@@ -244,7 +285,7 @@ impl Default for Book {
             cost: HashMap::new(),
             taken: None,
             stale: false,
-            load: 1.0,
+            load: Load::MEASURED,
             kind_load: HashMap::new(),
         }
     }
@@ -266,9 +307,11 @@ impl Book {
     fn observe(&mut self, kind: HashKind, took: Duration) {
         if let Some(cost) = self.cost.get(&kind).filter(|c| !c.is_zero()) {
             let ratio = took.as_secs_f64() / cost.as_secs_f64();
-            self.load += LOAD_WEIGHT * (ratio - self.load);
-            let load = self.kind_load.entry(kind).or_insert(ratio);
-            *load += LOAD_WEIGHT * (ratio - *load);
+            self.load.observe(ratio);
+            self.kind_load
+                .entry(kind)
+                .or_insert(Load::MEASURED)
+                .observe(ratio);
         }
     }
 
@@ -278,19 +321,17 @@ impl Book {
             return None;
         }
         let present = self.present.as_ref()?;
-        // What each kind present costs now: measured, times the larger of its own load and the
-        // machine's (a kind rarely verified may not have seen the latest change).
+        // How long each kind present may take now: measured, times its hold.
         present
             .iter()
             .filter(|&(_, &n)| n > 0)
             .map(|(k, _)| k)
             .chain([&HashKind::OURS])
             .filter_map(|k| {
-                let load = self.kind_load.get(k).map_or(self.load, |l| l.max(self.load));
-                Some(self.cost.get(k)?.mul_f64(load))
+                let hold = Load::of_kind(self.kind_load.get(k), self.load).hold();
+                Some(self.cost.get(k)?.mul_f64(hold))
             })
             .max()
-            .map(|max| max.mul_f64(HOLD_MARGIN))
     }
 }
 
@@ -528,27 +569,36 @@ mod tests {
 
     #[test]
     fn failures_are_held_to_the_most_expensive_kind_present_at_the_current_load() {
+        let measured = Load::MEASURED.hold();
+        assert!((measured - 1.3).abs() < 1e-9, "{measured}");
         let mut book = book(&[(HashKind::OURS, 10), (PWDLIB_ARGON2, 3)]);
-        assert!(close(book.target().unwrap(), ms(150).mul_f64(HOLD_MARGIN)));
+        assert!(close(book.target().unwrap(), ms(150).mul_f64(measured)));
         // bcrypt-12 present too: the maximum is its cost.
         book.present.as_mut().unwrap().insert(BCRYPT_12, 1);
-        assert!(close(book.target().unwrap(), ms(200).mul_f64(HOLD_MARGIN)));
-        // Verifications running twice as slow as measured: the load follows, whatever the kind.
-        for _ in 0..100 {
+        assert!(close(book.target().unwrap(), ms(200).mul_f64(measured)));
+        // Verifications running steadily twice as slow as measured: the load follows, whatever
+        // the kind, and the margin shrinks to its floor.
+        for _ in 0..200 {
             book.observe(HashKind::OURS, ms(60));
             book.observe(PWDLIB_ARGON2, ms(300));
         }
-        assert!((book.load - 2.0).abs() < 0.01, "{}", book.load);
-        assert!(close(book.target().unwrap(), ms(400).mul_f64(HOLD_MARGIN)));
-        // bcrypt slowed down three times on its own: its load counts.
-        for _ in 0..100 {
-            book.observe(BCRYPT_12, ms(600));
+        assert!((book.load.mean - 2.0).abs() < 0.01, "{:?}", book.load);
+        assert!(book.load.deviation < 0.01, "{:?}", book.load);
+        assert!(close(book.target().unwrap(), ms(200).mul_f64(2.0 * HOLD_MARGIN)));
+        // bcrypt slowed down three times on its own, unevenly: its load and spread count.
+        for i in 0..200 {
+            book.observe(BCRYPT_12, ms(if i % 2 == 0 { 500 } else { 700 }));
         }
-        assert!(book.target().unwrap() > ms(590).mul_f64(HOLD_MARGIN));
+        let bcrypt = book.kind_load[&BCRYPT_12];
+        assert!(
+            (bcrypt.mean - 3.0).abs() < 0.2 && bcrypt.deviation > 0.4,
+            "{bcrypt:?}"
+        );
+        assert!(book.target().unwrap() > ms(200).mul_f64(3.0 + 2.0 * 0.4));
         // Unreadable hashes cost nothing and do not move the load.
-        let load = book.load;
+        let load = book.load.mean;
         book.observe(HashKind::Unreadable, ms(0));
-        assert_eq!(book.load, load);
+        assert_eq!(book.load.mean, load);
     }
 
     #[test]
