@@ -412,6 +412,10 @@ impl UserStore for Refusing {
     fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool> {
         self.0.delete_unless_last_superuser(id)
     }
+
+    fn hash_census(&self) -> StoreFuture<'_, Option<Vec<(String, u64)>>> {
+        self.0.hash_census()
+    }
 }
 
 /// A login whose name the store refuses is a failed login: 400 `LOGIN_BAD_CREDENTIALS`, counted

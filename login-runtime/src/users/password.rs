@@ -1,6 +1,21 @@
 //! Password hashing: argon2id at OWASP's parameters for new hashes; argon2 (any parameters) and
 //! bcrypt verified, and re-hashed to ours on a successful login. Runs off the async runtime, a
 //! bounded number at a time, in working memory kept from one hash to the next.
+//!
+//! **Equal timing of failed logins.** Users migrated from FastAPI Users keep pwdlib's argon2id
+//! (m=65536, t=3, p=4) or bcrypt-12 hashes, 5–10 times costlier to verify than ours, until they
+//! next log in. While the store holds any hash of another kind than ours, every login the
+//! routes refuse (unknown email, wrong password on any hash, inactive user) is answered when the
+//! costliest present kind's verification would be done (its cost at the current load, plus
+//! [`HOLD_SPREAD`] mean deviations, at least [`HOLD_MARGIN`] × that cost) after its own
+//! verification started, by sleeping (after the hashing slot is released), not hashing;
+//! successes are not delayed. The kinds present come from
+//! [`UserStore::hash_census`](crate::users::UserStore::hash_census) (see [`hash_prefix`]), taken
+//! before the first login is answered, every [`CENSUS_EVERY`] and once the last known hash of a
+//! kind has been upgraded; a kind met in a login that the census missed is added at once. Each
+//! kind's cost is measured on the machine at the census and scaled by a moving average of how
+//! much slower than measured verifications run now. With only our own kind present nothing is
+//! held back, so an app without migrated hashes keeps its timing.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -9,7 +24,11 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
+use self::timing::Timing;
+pub use self::timing::{CENSUS_EVERY, HOLD_MARGIN, HOLD_SPREAD, hash_prefix};
 use crate::loader::BoxError;
+
+mod timing;
 
 /// OWASP's argon2id parameters: 19 MiB of memory (in KiB).
 pub const ARGON2_M_COST: u32 = 19_456;
@@ -180,6 +199,8 @@ pub fn needs_rehash(stored: &str) -> bool {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     memory: Arc<MemoryPool>,
+    /// The kinds of stored hashes and their costs, for holding failed logins back.
+    timing: Arc<Timing>,
 }
 
 /// Working memories not in use, at most `limit`.
@@ -234,6 +255,7 @@ impl Hasher {
                 idle: Mutex::new(Vec::new()),
                 limit,
             }),
+            timing: Arc::default(),
         }
     }
 

@@ -404,6 +404,26 @@ impl UserStore for PostgresStore {
             result
         })
     }
+
+    fn hash_census(&self) -> StoreFuture<'_, Option<Vec<(String, u64)>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(HASH_CENSUS)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            let census = rows
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get(0)?,
+                        u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0),
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(backend)?;
+            Ok(Some(census))
+        })
+    }
 }
 
 /// The key of the transaction-level advisory lock that serialises writes which may end a
@@ -470,6 +490,17 @@ fn status_of(row: &PgRow) -> Result<TokenStatus, StoreError> {
         generation: generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)),
     })
 }
+
+/// The stored hashes per [`hash_prefix`](super::password::hash_prefix) (computed alike: argon2
+/// up to the `$` after `m=…`, bcrypt's first 7 characters, else empty).
+const HASH_CENSUS: &str = "SELECT CASE \
+    WHEN hashed_password LIKE '$argon2%' AND strpos(hashed_password, '$m=') > 0 \
+        AND strpos(substr(hashed_password, strpos(hashed_password, '$m=') + 1), '$') > 0 \
+    THEN substr(hashed_password, 1, strpos(hashed_password, '$m=') \
+        + strpos(substr(hashed_password, strpos(hashed_password, '$m=') + 1), '$')) \
+    WHEN substr(hashed_password, 1, 2) = '$2' AND substr(hashed_password, 4, 1) = '$' \
+        AND substr(hashed_password, 7, 1) = '$' THEN substr(hashed_password, 1, 7) \
+    ELSE '' END AS kind, COUNT(*) FROM \"user\" GROUP BY kind";
 
 impl RevocationStore for PostgresStore {
     fn revoke<'a>(&'a self, token_id: &'a str, until: u64) -> StoreFuture<'a, ()> {

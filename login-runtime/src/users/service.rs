@@ -479,22 +479,21 @@ impl Users {
     ///
     /// The email is canonicalised first ([`normalize_email`]); a string that is no address (a NUL
     /// byte, a control character) matches no user, with the same hashing work.
+    ///
+    /// While the store holds hashes of other kinds (users migrated from FastAPI Users), every
+    /// outcome the routes answer as a failure (unknown email, wrong password, inactive user) is
+    /// returned no sooner than the most expensive of those kinds takes to verify, so that timing
+    /// does not tell which accounts exist; see [`password`](super::password). Successes are
+    /// not held back.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<User>, UserError> {
-        let Some(user) = self.find_by_login(email).await? else {
-            self.inner
-                .hasher
-                .verify_nothing(password)
-                .await
-                .map_err(UserError::Internal)?;
-            return Ok(None);
-        };
-        self.check_password(user, password).await
+        let user = self.find_by_login(email).await?;
+        self.check_login(user, password).await
     }
 
     /// Logs in through the backend that reads `from`: the active user these credentials belong
     /// to and a new token of that backend's strategy, or `None` (unknown email, wrong password,
-    /// inactive user), with [`authenticate`](Self::authenticate)'s costs. Not throttled: the
-    /// login routes are.
+    /// inactive user), with [`authenticate`](Self::authenticate)'s costs and timing. Not
+    /// throttled: the login routes are.
     ///
     /// The token belongs to the session generation read *before* the password is checked, so a
     /// login racing a password change, a reset or a deactivation keeps no session: if the change
@@ -506,30 +505,21 @@ impl Users {
         email: &str,
         password: &str,
     ) -> Result<Option<(User, String)>, UserError> {
-        let Some(found) = self.find_by_login(email).await? else {
-            self.inner
-                .hasher
-                .verify_nothing(password)
-                .await
-                .map_err(UserError::Internal)?;
-            return Ok(None);
-        };
         let strategy = self.inner.backends.of(from);
-        let generation = strategy.generation(found.id).await?;
-        // The row as it is now that the generation is read (a stateless strategy needs no re-read).
-        let user = match generation {
-            Some(_) => self.inner.store.get(found.id).await?,
-            None => Some(found),
+        let (user, generation) = match self.find_by_login(email).await? {
+            Some(found) => {
+                let generation = strategy.generation(found.id).await?;
+                // The row as it is now that the generation is read (a stateless strategy needs
+                // no re-read).
+                let user = match generation {
+                    Some(_) => self.inner.store.get(found.id).await?,
+                    None => Some(found),
+                };
+                (user, generation)
+            }
+            None => (None, None),
         };
-        let Some(user) = user else {
-            self.inner
-                .hasher
-                .verify_nothing(password)
-                .await
-                .map_err(UserError::Internal)?;
-            return Ok(None);
-        };
-        let Some(user) = self.check_password(user, password).await? else {
+        let Some(user) = self.check_login(user, password).await? else {
             return Ok(None);
         };
         if !user.is_active {
@@ -550,20 +540,33 @@ impl Users {
         }
     }
 
-    /// `user` if `password` is theirs, re-hashing an outdated hash of an active user.
-    async fn check_password(&self, mut user: User, password: &str) -> Result<Option<User>, UserError> {
-        let verified = self
+    /// `user` (`None`: no such user) if `password` is theirs, active or not, re-hashing an
+    /// outdated hash of an active user; failures are held back as
+    /// [`authenticate`](Self::authenticate) says.
+    async fn check_login(&self, user: Option<User>, password: &str) -> Result<Option<User>, UserError> {
+        let stored = user.as_ref().map(|u| u.hashed_password.as_str());
+        let (verified, hold) = self
             .inner
             .hasher
-            .verify(password, &user.hashed_password)
+            .verify_login(self.inner.store.as_ref(), password, stored)
             .await
             .map_err(UserError::Internal)?;
+        let Some(mut user) = user else {
+            hold.wait().await;
+            return Ok(None);
+        };
         match verified {
-            Verified::No => Ok(None),
+            Verified::No => {
+                hold.wait().await;
+                Ok(None)
+            }
+            // Refused like a wrong password, and as late. No re-hash: the extra hashing would
+            // tell that the password was right.
+            _ if !user.is_active => {
+                hold.wait().await;
+                Ok(Some(user))
+            }
             Verified::Yes => Ok(Some(user)),
-            // Only for active users: an inactive one is refused like a wrong password, and the
-            // extra hashing would tell that the password was right.
-            Verified::Outdated if !user.is_active => Ok(Some(user)),
             Verified::Outdated => {
                 let patch = UserPatch {
                     hashed_password: Some(
@@ -576,7 +579,10 @@ impl Users {
                     ..UserPatch::default()
                 };
                 match self.inner.store.update(user.id, &patch).await {
-                    Ok(Some(updated)) => user = updated,
+                    Ok(Some(updated)) => {
+                        self.inner.hasher.upgraded(&user.hashed_password);
+                        user = updated;
+                    }
                     Ok(None) => return Ok(None),
                     Err(error) => tracing::warn!(%error, "storing an upgraded password hash failed"),
                 }

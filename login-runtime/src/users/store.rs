@@ -82,6 +82,20 @@ pub trait UserStore: Send + Sync + 'static {
     /// [`StoreError::LastSuperuser`]. Atomic, as
     /// [`update_unless_last_superuser`](Self::update_unless_last_superuser).
     fn delete_unless_last_superuser(&self, id: Uuid) -> StoreFuture<'_, bool>;
+
+    /// How many stored password hashes there are of each kind: the
+    /// [`hash_prefix`](super::password::hash_prefix) of each (algorithm and parameters, up to the
+    /// salt: `$argon2id$v=19$m=65536,t=3,p=4$`, `$2b$12$`; empty for anything else) with its
+    /// count. Failed logins are answered no sooner than the most expensive kind present takes to
+    /// verify, so that their timing does not tell which accounts exist (see
+    /// [`password`](super::password)); one aggregate query, taken every few minutes.
+    ///
+    /// The default, `None` ("cannot tell"), is taken to mean that FastAPI Users' hashes (pwdlib's
+    /// argon2id m=65536,t=3,p=4 and bcrypt-12) may be present, the safe side: implement it to
+    /// answer failures as soon as your hashes allow.
+    fn hash_census(&self) -> StoreFuture<'_, Option<Vec<(String, u64)>>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Whether `user` is an active superuser who would stop being one if `is_active` and
@@ -208,6 +222,19 @@ impl UserStore for MemoryStore {
             Ok(m.delete(id))
         });
         Box::pin(async move { result })
+    }
+
+    fn hash_census(&self) -> StoreFuture<'_, Option<Vec<(String, u64)>>> {
+        let census = self.read(|m| {
+            let mut counts: HashMap<&str, u64> = HashMap::new();
+            for user in m.users.values() {
+                *counts
+                    .entry(super::password::hash_prefix(&user.hashed_password))
+                    .or_insert(0) += 1;
+            }
+            counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect()
+        });
+        Box::pin(async move { Ok(Some(census)) })
     }
 }
 
