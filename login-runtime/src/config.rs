@@ -1,6 +1,7 @@
 //! Building a [`LoginManager`]: the builder and the errors that name the bad setting.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
+use crate::keys::KeySet;
 use crate::manager::{Inner, LoginManager, ResponseFn};
 use crate::reader::TokenReader;
 
@@ -72,6 +74,9 @@ enum KeySource {
     Secret(Vec<u8>),
     SecretEnv(String),
     Pem { private: Vec<u8>, public: Vec<u8> },
+    KeySet(KeySet),
+    KeyFiles(Vec<PathBuf>),
+    KeysEnv(String),
 }
 
 /// Builds a [`LoginManager`]; every check runs in [`build`](Self::build).
@@ -154,6 +159,42 @@ impl LoginManagerBuilder {
             private: private_pem.as_ref().to_vec(),
             public: public_pem.as_ref().to_vec(),
         };
+        self
+    }
+
+    /// A [`KeySet`] instead of one key: its first key signs and writes its `kid`, every key
+    /// verifies, [`LoginManager::jwks`] serves their public halves. Each key's algorithm follows
+    /// from its type (EdDSA, ES256, RS256); [`algorithm`](Self::algorithm) does not apply.
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.key = KeySource::KeySet(keys);
+        self
+    }
+
+    /// A key set read from these PEM private key files when [`build`](Self::build) runs, the
+    /// signing key first (see [`key_set`](Self::key_set)). The error names the file.
+    pub fn private_key_files<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.key = KeySource::KeyFiles(paths.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A key set read when [`build`](Self::build) runs from the PEM files this environment
+    /// variable lists, separated by commas (`JWT_PRIVATE_KEYS=new.pem,old.pem`), the signing key
+    /// first (see [`key_set`](Self::key_set)). The error names the variable and the file.
+    ///
+    /// ```
+    /// let err = login_runtime::LoginManager::builder()
+    ///     .private_keys_from_env("LOGIN_RUNTIME_DOC_SURELY_UNSET")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.setting(), "private_keys");
+    /// assert!(err.to_string().contains("LOGIN_RUNTIME_DOC_SURELY_UNSET"));
+    /// ```
+    pub fn private_keys_from_env(mut self, var: impl Into<String>) -> Self {
+        self.key = KeySource::KeysEnv(var.into());
         self
     }
 
@@ -341,9 +382,19 @@ impl LoginManagerBuilder {
             .map(|o| crate::csrf::parse_origin(o))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|p| ConfigError::new("csrf_trusted_origin", p))?;
-        let (encoding_key, decoding_key) = self.keys()?;
+        let key_set = self.read_key_set()?;
+        let (encoding_key, decoding_key, algorithm) = match &key_set {
+            Some(set) => {
+                let first = set.signing();
+                (first.encoding.clone(), first.decoding.clone(), first.algorithm)
+            }
+            None => {
+                let (encoding_key, decoding_key) = self.keys()?;
+                (encoding_key, decoding_key, self.algorithm)
+            }
+        };
 
-        let mut validation = Validation::new(self.algorithm);
+        let mut validation = Validation::new(algorithm);
         let mut required = vec!["exp", "sub"];
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
@@ -361,7 +412,8 @@ impl LoginManagerBuilder {
         Ok(LoginManager::from_inner(Arc::new(Inner {
             encoding_key,
             decoding_key,
-            algorithm: self.algorithm,
+            algorithm,
+            key_set,
             validation,
             token_url: self.token_url,
             header: self.header,
@@ -417,6 +469,31 @@ impl LoginManagerBuilder {
                 )),
             },
             KeySource::Pem { private, public } => pem_keys(self.algorithm, private, public),
+            KeySource::KeySet(_) | KeySource::KeyFiles(_) | KeySource::KeysEnv(_) => {
+                Err(ConfigError::new("private_keys", "a key set has no single key"))
+            }
+        }
+    }
+
+    /// The key set, when one is configured (read from its files or variable now).
+    fn read_key_set(&self) -> Result<Option<KeySet>, ConfigError> {
+        let err = |e: crate::keys::KeySetError| ConfigError::new("private_keys", e.to_string());
+        match &self.key {
+            KeySource::KeySet(set) => Ok(Some(set.clone())),
+            KeySource::KeyFiles(paths) => KeySet::from_pem_files(paths).map(Some).map_err(err),
+            KeySource::KeysEnv(var) => {
+                let Ok(value) = std::env::var(var) else {
+                    return Err(ConfigError::new(
+                        "private_keys",
+                        format!("environment variable `{var}` is not set or not UTF-8"),
+                    ));
+                };
+                let paths = (value.split(',').map(str::trim)).filter(|p| !p.is_empty());
+                KeySet::from_pem_files(paths).map(Some).map_err(|e| {
+                    ConfigError::new("private_keys", format!("environment variable `{var}`, {e}"))
+                })
+            }
+            _ => Ok(None),
         }
     }
 }
