@@ -416,3 +416,25 @@ fn a_bad_key_stops_the_start_naming_the_variable_and_the_file() {
     let err = failed_start(",");
     assert!(err.contains("JWT_PRIVATE_KEYS") && err.contains("empty"), "{err}");
 }
+
+/// `#[login_config(private_keys = [..])]`: files the macro checked while compiling, compiled in.
+#[login_runtime::login_config(private_keys = [
+    "tests/fixtures/keys/ed25519_b.pem",
+    "tests/fixtures/keys/ed25519_a.pem",
+])]
+struct KeySetAuth;
+
+#[test]
+fn login_config_key_set_signs_with_the_first_file_and_verifies_with_both() {
+    let manager = KeySetAuth::manager().unwrap();
+    let jwks = serde_json::to_value(manager.jwks().unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let token = manager.create_access_token("ann").unwrap();
+    assert_eq!(header(&token)["kid"], jwks["keys"][0]["kid"]);
+    let old = login_runtime::LoginManager::builder()
+        .private_key_files([key("ed25519_a.pem")])
+        .build()
+        .unwrap();
+    let old_token = old.create_access_token("ann").unwrap();
+    assert_eq!(manager.decode(&old_token).unwrap().sub, "ann");
+}

@@ -76,6 +76,7 @@ enum KeySource {
     Pem { private: Vec<u8>, public: Vec<u8> },
     KeySet(KeySet),
     KeyFiles(Vec<PathBuf>),
+    KeyPems(Vec<Vec<u8>>),
     KeysEnv(String),
 }
 
@@ -178,6 +179,18 @@ impl LoginManagerBuilder {
         P: Into<PathBuf>,
     {
         self.key = KeySource::KeyFiles(paths.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A key set of these PEM private keys, parsed when [`build`](Self::build) runs, the signing
+    /// key first (see [`key_set`](Self::key_set)); `#[login_config(private_keys = [..])]` passes
+    /// its files here.
+    pub fn private_keys_pem<I, P>(mut self, pems: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<[u8]>,
+    {
+        self.key = KeySource::KeyPems(pems.into_iter().map(|p| p.as_ref().to_vec()).collect());
         self
     }
 
@@ -469,7 +482,7 @@ impl LoginManagerBuilder {
                 )),
             },
             KeySource::Pem { private, public } => pem_keys(self.algorithm, private, public),
-            KeySource::KeySet(_) | KeySource::KeyFiles(_) | KeySource::KeysEnv(_) => {
+            KeySource::KeySet(_) | KeySource::KeyFiles(_) | KeySource::KeyPems(_) | KeySource::KeysEnv(_) => {
                 Err(ConfigError::new("private_keys", "a key set has no single key"))
             }
         }
@@ -481,6 +494,7 @@ impl LoginManagerBuilder {
         match &self.key {
             KeySource::KeySet(set) => Ok(Some(set.clone())),
             KeySource::KeyFiles(paths) => KeySet::from_pem_files(paths).map(Some).map_err(err),
+            KeySource::KeyPems(pems) => KeySet::from_pem(pems).map(Some).map_err(err),
             KeySource::KeysEnv(var) => {
                 let Ok(value) = std::env::var(var) else {
                     return Err(ConfigError::new(
