@@ -10,7 +10,7 @@
 mod binary;
 mod support;
 #[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports, dead_code)]
+#[allow(unused_macros, unused_imports)]
 mod users_db;
 
 use std::path::PathBuf;
