@@ -17,7 +17,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
+import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const EXAMPLES = process.env.EXAMPLES_DIR ?? path.join(ROOT, 'target/debug/examples');
@@ -99,6 +99,12 @@ for (const [file, alg] of [['ed25519_a.pem', 'EdDSA'], ['p256.pem', 'ES256'], ['
     assert.equal(protectedHeader.alg, alg);
     assert.match(protectedHeader.kid, /^[A-Za-z0-9_-]{43}$/);
     assert.match(payload.sub, /^[0-9a-f-]{36}$/);
+
+    // The kid is the RFC 7638 SHA-256 thumbprint of the key, as jose computes it.
+    const { keys } = await (await fetch(`${base}/.well-known/jwks.json`)).json();
+    assert.equal(keys.length, 1);
+    assert.equal(await calculateJwkThumbprint(keys[0], 'sha256'), keys[0].kid);
+    assert.equal(keys[0].kid, protectedHeader.kid);
 
     // A tampered payload fails, so the verification above is a real one.
     const [h, p, s] = token.split('.');
