@@ -228,6 +228,18 @@ fn read_key(pem: &[u8]) -> Result<(SetKey, Jwk), String> {
         (Algorithm::ES256, key)
     } else if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
         (Algorithm::RS256, key)
+    } else if text.contains("-----BEGIN EC PRIVATE KEY-----") {
+        return Err(
+            "is a SEC1 `EC PRIVATE KEY`; convert it to PKCS#8 with `openssl pkcs8 -topk8 \
+                    -nocrypt -in key.pem -out key.pkcs8.pem`"
+                .to_owned(),
+        );
+    } else if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(
+            "is encrypted; give the key unencrypted (`openssl pkey -in key.pem -out \
+                    plain.pem`) and protect the file instead"
+                .to_owned(),
+        );
     } else {
         return Err("is not an Ed25519, P-256 or RSA private key in PEM".to_owned());
     };
@@ -335,6 +347,14 @@ mod tests {
         assert!(KeySet::from_pem(Vec::<Vec<u8>>::new()).is_err());
         let err = KeySet::from_pem_files(["/surely/not/here.pem"]).unwrap_err();
         assert!(err.key().contains("/surely/not/here.pem"), "{err}");
+    }
+
+    #[test]
+    fn pkcs1_rsa_is_read_and_sec1_ec_gets_a_conversion_hint() {
+        let set = KeySet::from_pem([fixture("rsa2048_pkcs1.pem")]).unwrap();
+        assert_eq!(set.signing().algorithm, Algorithm::RS256);
+        let err = KeySet::from_pem([fixture("p256_sec1.pem")]).unwrap_err();
+        assert!(err.problem().contains("openssl pkcs8 -topk8"), "{err}");
     }
 
     #[test]
