@@ -100,6 +100,8 @@ enum KeySource {
 pub struct LoginManagerBuilder {
     key: KeySource,
     algorithm: Algorithm,
+    /// Whether `algorithm(..)` was called: a key set refuses it rather than ignore it.
+    algorithm_set: bool,
     token_url: String,
     header: bool,
     cookie: Option<String>,
@@ -122,6 +124,7 @@ impl Default for LoginManagerBuilder {
         Self {
             key: KeySource::None,
             algorithm: Algorithm::HS256,
+            algorithm_set: false,
             token_url: "/auth/token".to_owned(),
             header: true,
             cookie: None,
@@ -165,7 +168,8 @@ impl LoginManagerBuilder {
 
     /// A [`KeySet`] instead of one key: its first key signs and writes its `kid`, every key
     /// verifies, [`LoginManager::jwks`] serves their public halves. Each key's algorithm follows
-    /// from its type (EdDSA, ES256, RS256); [`algorithm`](Self::algorithm) does not apply.
+    /// from its type (EdDSA, ES256, RS256); [`build`](Self::build) refuses an
+    /// [`algorithm`](Self::algorithm) beside it.
     pub fn key_set(mut self, keys: KeySet) -> Self {
         self.key = KeySource::KeySet(keys);
         self
@@ -215,6 +219,7 @@ impl LoginManagerBuilder {
     /// `alg` header are refused.
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = algorithm;
+        self.algorithm_set = true;
         self
     }
 
@@ -396,6 +401,13 @@ impl LoginManagerBuilder {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|p| ConfigError::new("csrf_trusted_origin", p))?;
         let key_set = self.read_key_set()?;
+        if key_set.is_some() && self.algorithm_set {
+            return Err(ConfigError::new(
+                "algorithm",
+                "with a key set each key's type sets its algorithm (Ed25519: EdDSA, P-256: ES256, \
+                 RSA: RS256): drop `algorithm(..)`",
+            ));
+        }
         let (encoding_key, decoding_key, algorithm) = match &key_set {
             Some(set) => {
                 let first = set.signing();

@@ -489,6 +489,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.setting(), "private_keys");
         assert!(err.to_string().contains("rsa1024.pem"), "{err}");
+        // An `algorithm` would be ignored: each key's type sets its own. Said, not ignored.
+        let err = crate::LoginManager::builder()
+            .algorithm(Algorithm::RS256)
+            .private_key_files([format!("{dir}/ed25519_a.pem")])
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "algorithm");
         let hs = crate::LoginManager::builder().secret([7u8; 32]).build().unwrap();
         assert!(hs.jwks().is_none() && hs.signing_kid().is_none());
     }
