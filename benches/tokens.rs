@@ -1,6 +1,6 @@
 //! `cargo bench --bench tokens`: the crate's token work against the hand-written floor, in one
 //! process — token verification and creation against raw `jsonwebtoken` with the same key and
-//! checks (HS256 and EdDSA), the whole extractor path against a hand-written `FromRequestParts`
+//! checks (HS256 and EdDSA, and EdDSA and ES256 through a key set: `kid` lookup included), the whole extractor path against a hand-written `FromRequestParts`
 //! doing the same work, and password hashing at our argon2id parameters. Criterion prints the
 //! times; the last lines print each pair's ratio (crate ÷ floor), measured alternately.
 
@@ -18,6 +18,13 @@ use login_runtime::{Authenticated, Claims, LoginManager, user_loader};
 const SECRET: &[u8] = b"bench-secret-bench-secret-0123456789";
 const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
 const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";
+
+/// Test-only keys (tests/fixtures/keys/README.md).
+const SET_ED: &str = include_str!("../tests/fixtures/keys/ed25519_a.pem");
+const SET_ED_PUB: &str = include_str!("../tests/fixtures/keys/ed25519_a.pub.pem");
+const SET_ED_B: &str = include_str!("../tests/fixtures/keys/ed25519_b.pem");
+const SET_EC: &str = include_str!("../tests/fixtures/keys/p256.pem");
+const SET_EC_PUB: &str = include_str!("../tests/fixtures/keys/p256.pub.pem");
 
 #[derive(Clone, Debug)]
 struct User {
@@ -85,6 +92,44 @@ struct Setup {
     ed_validation: Validation,
     floor: FloorState,
     runtime: tokio::runtime::Runtime,
+    sets: KeySetBench,
+}
+
+/// Managers with key sets and their tokens, against raw jsonwebtoken with the same public keys.
+struct KeySetBench {
+    /// `[Ed25519 A, Ed25519 B]`: the token is A's, the first key.
+    ed: LoginManager,
+    ed_token: String,
+    /// `[P-256, Ed25519 A]`: the ES256 token is the first key's; the EdDSA token, made by the
+    /// `[Ed25519 A]` manager, verifies through the second key (a rotation in progress).
+    ec: LoginManager,
+    ec_token: String,
+    ed_key: DecodingKey,
+    ec_key: DecodingKey,
+    ed_validation: Validation,
+    ec_validation: Validation,
+}
+
+fn key_sets() -> KeySetBench {
+    use login_runtime::KeySet;
+    let ed = LoginManager::builder()
+        .key_set(KeySet::from_pem([SET_ED, SET_ED_B]).unwrap())
+        .build()
+        .unwrap();
+    let ec = LoginManager::builder()
+        .key_set(KeySet::from_pem([SET_EC, SET_ED]).unwrap())
+        .build()
+        .unwrap();
+    KeySetBench {
+        ed_token: ed.create_access_token("johndoe@e.mail").unwrap(),
+        ec_token: ec.create_access_token("johndoe@e.mail").unwrap(),
+        ed,
+        ec,
+        ed_key: DecodingKey::from_ed_pem(SET_ED_PUB.as_bytes()).unwrap(),
+        ec_key: DecodingKey::from_ec_pem(SET_EC_PUB.as_bytes()).unwrap(),
+        ed_validation: raw_validation(Algorithm::EdDSA),
+        ec_validation: raw_validation(Algorithm::ES256),
+    }
 }
 
 fn setup() -> Setup {
@@ -106,6 +151,7 @@ fn setup() -> Setup {
             validation: Arc::new(raw_validation(Algorithm::HS256)),
         },
         runtime: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+        sets: key_sets(),
         hs,
         ed,
         hs_token,
@@ -139,6 +185,21 @@ fn benches(c: &mut Criterion) {
     verify.bench_function("raw jsonwebtoken EdDSA", |b| {
         b.iter(|| {
             jsonwebtoken::decode::<Claims>(black_box(&s.ed_token), &s.ed_key, &s.ed_validation).unwrap()
+        })
+    });
+    let k = &s.sets;
+    verify.bench_function("crate key set EdDSA", |b| {
+        b.iter(|| k.ed.decode(black_box(&k.ed_token)).unwrap())
+    });
+    verify.bench_function("crate key set ES256", |b| {
+        b.iter(|| k.ec.decode(black_box(&k.ec_token)).unwrap())
+    });
+    verify.bench_function("crate key set EdDSA, second key", |b| {
+        b.iter(|| k.ec.decode(black_box(&k.ed_token)).unwrap())
+    });
+    verify.bench_function("raw jsonwebtoken ES256", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<Claims>(black_box(&k.ec_token), &k.ec_key, &k.ec_validation).unwrap()
         })
     });
     verify.finish();
@@ -251,6 +312,48 @@ fn print_ratios(s: &Setup) {
                         black_box(&s.ed_token),
                         &s.ed_key,
                         &s.ed_validation,
+                    )))
+                },
+            ),
+        ),
+        (
+            "verify EdDSA, key set (kid lookup)",
+            alternate(
+                budget,
+                || drop(black_box(s.sets.ed.decode(black_box(&s.sets.ed_token)))),
+                || {
+                    drop(black_box(jsonwebtoken::decode::<Claims>(
+                        black_box(&s.sets.ed_token),
+                        &s.sets.ed_key,
+                        &s.sets.ed_validation,
+                    )))
+                },
+            ),
+        ),
+        (
+            "verify ES256, key set (kid lookup)",
+            alternate(
+                budget,
+                || drop(black_box(s.sets.ec.decode(black_box(&s.sets.ec_token)))),
+                || {
+                    drop(black_box(jsonwebtoken::decode::<Claims>(
+                        black_box(&s.sets.ec_token),
+                        &s.sets.ec_key,
+                        &s.sets.ec_validation,
+                    )))
+                },
+            ),
+        ),
+        (
+            "verify EdDSA, key set's second key (rotation)",
+            alternate(
+                budget,
+                || drop(black_box(s.sets.ec.decode(black_box(&s.sets.ed_token)))),
+                || {
+                    drop(black_box(jsonwebtoken::decode::<Claims>(
+                        black_box(&s.sets.ed_token),
+                        &s.sets.ed_key,
+                        &s.sets.ed_validation,
                     )))
                 },
             ),

@@ -109,6 +109,9 @@ pub fn app(users: Users) -> Router {
 ///   0: the header is ignored, and the login throttle keys on the connection's peer address).
 /// - `CSRF_TRUSTED_ORIGINS`: comma-separated origins (`https://app.example.com`) whose pages may
 ///   send cookie-authenticated, state-changing requests besides the server's own host.
+/// - `JWT_PRIVATE_KEYS`: comma-separated PEM private key files (Ed25519, P-256, RSA of 2048
+///   bits or more) instead of `SECRET`: the first signs, every one verifies, the public keys are
+///   served at `/.well-known/jwks.json` (README, "Rotating keys").
 /// - `COOKIE_NAME`: the cookie backend's cookie (default `fastapiusersauth`, FastAPI Users'
 ///   own); `__Host-fastapiusersauth` is the recommended setting in production (see SECURITY.md).
 /// - `REFRESH_TOKENS`: `off` (the default, FastAPI Users' behaviour) or `on`: logins also answer
@@ -217,7 +220,10 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
             builder.cookie_strategy(strategy)
         };
     }
-    let built = if std::env::var_os("SECRET").is_some() {
+    let built = if std::env::var_os("JWT_PRIVATE_KEYS").is_some() {
+        // Asymmetric access tokens with `kid`, served at /.well-known/jwks.json.
+        builder.private_keys_from_env("JWT_PRIVATE_KEYS").build()
+    } else if std::env::var_os("SECRET").is_some() {
         builder.secret_from_env("SECRET").build()
     } else {
         tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
@@ -229,6 +235,7 @@ pub async fn users_from_env() -> Result<Users, ConfigError> {
         "cookie" => ConfigError::new("COOKIE_NAME", e.to_string()),
         "refresh_tokens" => ConfigError::new("REFRESH_TOKENS", e.to_string()),
         "refresh_token_lifetime" => ConfigError::new("REFRESH_TOKEN_LIFETIME", e.to_string()),
+        "private_keys" => ConfigError::new("JWT_PRIVATE_KEYS", e.to_string()),
         _ => e,
     })
 }

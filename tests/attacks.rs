@@ -1522,3 +1522,256 @@ fn wycheproof_json_web_signature_vectors() {
         eprintln!("  skipped {ids:?}: {reason}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Key sets (issue 12): the `kid` picks a key of the set, and only for that key's own `alg`.
+// ---------------------------------------------------------------------------------------------
+
+/// Test-only keys (tests/fixtures/keys/README.md): the set's Ed25519, P-256 and RSA keys.
+const SET_ED: &str = include_str!("fixtures/keys/ed25519_a.pem");
+const SET_ED_PUB: &str = include_str!("fixtures/keys/ed25519_a.pub.pem");
+const SET_EC: &str = include_str!("fixtures/keys/p256.pem");
+const SET_RSA: &str = include_str!("fixtures/keys/rsa2048.pem");
+const SET_RSA_PUB: &str = include_str!("fixtures/keys/rsa2048.pub.pem");
+/// A key outside the set.
+const OUTSIDER_ED: &str = include_str!("fixtures/keys/ed25519_b.pem");
+
+fn key_set_manager() -> LoginManager {
+    let set = login_runtime::KeySet::from_pem([SET_ED, SET_EC, SET_RSA]).unwrap();
+    login_example::Auth::builder().key_set(set).build().unwrap()
+}
+
+/// The kids of the set: Ed25519, P-256, RSA.
+fn set_kids(manager: &LoginManager) -> [String; 3] {
+    let kids: Vec<String> = (manager.jwks().unwrap().keys.iter())
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
+    kids.try_into().unwrap()
+}
+
+/// Tokens each key of the set signs correctly: the controls.
+fn key_set_goods(manager: &LoginManager) -> Vec<String> {
+    let t = now();
+    let ok = json!({"sub": JOHN, "iat": t, "exp": t + 600});
+    let [ed, ec, rsa] = set_kids(manager);
+    vec![
+        signed(
+            &header("EdDSA", json!({"kid": ed})),
+            &ok,
+            &EncodingKey::from_ed_pem(SET_ED.as_bytes()).unwrap(),
+            Algorithm::EdDSA,
+        ),
+        signed(
+            &header("ES256", json!({"kid": ec})),
+            &ok,
+            &EncodingKey::from_ec_pem(SET_EC.as_bytes()).unwrap(),
+            Algorithm::ES256,
+        ),
+        signed(
+            &header("RS256", json!({"kid": rsa})),
+            &ok,
+            &EncodingKey::from_rsa_pem(SET_RSA.as_bytes()).unwrap(),
+            Algorithm::RS256,
+        ),
+    ]
+}
+
+fn key_set_attacks(lure: &Lure, manager: &LoginManager) -> Vec<(String, String)> {
+    let t = now();
+    let ok = json!({"sub": JOHN, "iat": t, "exp": t + 600});
+    let [ed_kid, ec_kid, rsa_kid] = set_kids(manager);
+    let ed = EncodingKey::from_ed_pem(SET_ED.as_bytes()).unwrap();
+    let rsa = EncodingKey::from_rsa_pem(SET_RSA.as_bytes()).unwrap();
+    let outsider = EncodingKey::from_ed_pem(OUTSIDER_ED.as_bytes()).unwrap();
+    let attacker_ec = EncodingKey::from_ec_pem(ATTACKER_EC.as_bytes()).unwrap();
+    let attacker_rsa = EncodingKey::from_rsa_pem(ATTACKER_RSA.as_bytes()).unwrap();
+    let outsider_jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&outsider, Algorithm::EdDSA).unwrap();
+    let outsider_kid = outsider_jwk
+        .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .unwrap();
+    let rsa_jwk = serde_json::to_value(&manager.jwks().unwrap().keys[2]).unwrap();
+    let with_kid = |alg: &str, kid: &str| header(alg, json!({"kid": kid}));
+    let hs = |alg: &str, kid: &str, secret: &[u8], hmac_alg| {
+        signed(&with_kid(alg, kid), &ok, &hmac(secret), hmac_alg)
+    };
+    let by_ed = |h: Value| signed(&h, &ok, &ed, Algorithm::EdDSA);
+    let mut attacks = vec![
+        (
+            "kid of the RSA key, HS256 with its public key PEM as the secret".into(),
+            hs("HS256", &rsa_kid, SET_RSA_PUB.as_bytes(), Algorithm::HS256),
+        ),
+        (
+            "kid of the RSA key, HS256 with its JWK's `n` as the secret".into(),
+            hs(
+                "HS256",
+                &rsa_kid,
+                rsa_jwk["n"].as_str().unwrap().as_bytes(),
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "kid of the RSA key, HS256 with its JWK as the secret".into(),
+            hs(
+                "HS256",
+                &rsa_kid,
+                rsa_jwk.to_string().as_bytes(),
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "kid of the Ed25519 key, HS256 with its public key PEM as the secret".into(),
+            hs("HS256", &ed_kid, SET_ED_PUB.as_bytes(), Algorithm::HS256),
+        ),
+        (
+            "kid of the Ed25519 key, HS512 with its kid as the secret".into(),
+            hs("HS512", &ed_kid, ed_kid.as_bytes(), Algorithm::HS512),
+        ),
+        (
+            "kid of the P-256 key, the Ed25519 key's signature".into(),
+            by_ed(with_kid("EdDSA", &ec_kid)),
+        ),
+        (
+            "kid of the P-256 key, the attacker's P-256 signature".into(),
+            signed(&with_kid("ES256", &ec_kid), &ok, &attacker_ec, Algorithm::ES256),
+        ),
+        (
+            "kid of the RSA key, the attacker's RSA signature".into(),
+            signed(&with_kid("RS256", &rsa_kid), &ok, &attacker_rsa, Algorithm::RS256),
+        ),
+        (
+            "kid of the RSA key, RS512 with the RSA key itself".into(),
+            signed(&with_kid("RS512", &rsa_kid), &ok, &rsa, Algorithm::RS512),
+        ),
+        (
+            "kid of the RSA key, PS256 with the RSA key itself".into(),
+            signed(&with_kid("PS256", &rsa_kid), &ok, &rsa, Algorithm::PS256),
+        ),
+        (
+            "a key outside the set, with its own thumbprint as kid".into(),
+            signed(
+                &with_kid("EdDSA", &outsider_kid),
+                &ok,
+                &outsider,
+                Algorithm::EdDSA,
+            ),
+        ),
+        (
+            "a key outside the set, with the kid of the set's Ed25519 key".into(),
+            signed(&with_kid("EdDSA", &ed_kid), &ok, &outsider, Algorithm::EdDSA),
+        ),
+        (
+            "a key outside the set, embedded as jwk, with its kid".into(),
+            signed(
+                &header("EdDSA", json!({"kid": outsider_kid, "jwk": outsider_jwk})),
+                &ok,
+                &outsider,
+                Algorithm::EdDSA,
+            ),
+        ),
+        (
+            "a key outside the set, embedded as jwk, under a kid of the set".into(),
+            signed(
+                &header("EdDSA", json!({"kid": ed_kid, "jwk": outsider_jwk})),
+                &ok,
+                &outsider,
+                Algorithm::EdDSA,
+            ),
+        ),
+        (
+            "jku to a local listener with an unknown kid".into(),
+            signed(
+                &header(
+                    "EdDSA",
+                    json!({"kid": outsider_kid, "jku": lure.url("set/jwks.json")}),
+                ),
+                &ok,
+                &outsider,
+                Algorithm::EdDSA,
+            ),
+        ),
+        (
+            "x5u to a local listener with an unknown kid".into(),
+            signed(
+                &header(
+                    "EdDSA",
+                    json!({"kid": outsider_kid, "x5u": lure.url("set/cert.pem")}),
+                ),
+                &ok,
+                &outsider,
+                Algorithm::EdDSA,
+            ),
+        ),
+        (
+            "alg none under a kid of the set".into(),
+            jws(
+                with_kid("none", &ed_kid).to_string().as_bytes(),
+                ok.to_string().as_bytes(),
+                None,
+            ),
+        ),
+        (
+            "the signing key without a kid".into(),
+            by_ed(header("EdDSA", json!({}))),
+        ),
+        ("kid null".into(), by_ed(header("EdDSA", json!({"kid": null})))),
+        ("kid 0".into(), by_ed(header("EdDSA", json!({"kid": 0})))),
+        (
+            "kid as an array of the real one".into(),
+            by_ed(header("EdDSA", json!({"kid": [ed_kid]}))),
+        ),
+        (
+            "kid in upper case".into(),
+            by_ed(with_kid("EdDSA", &ed_kid.to_uppercase())),
+        ),
+        (
+            "kid with a trailing space".into(),
+            by_ed(with_kid("EdDSA", &format!("{ed_kid} "))),
+        ),
+        (
+            "kid with a NUL after it".into(),
+            by_ed(with_kid("EdDSA", &format!("{ed_kid}\u{0}"))),
+        ),
+        (
+            "kid of the real one's prefix".into(),
+            by_ed(with_kid("EdDSA", &ed_kid[..42])),
+        ),
+        ("empty kid".into(), by_ed(with_kid("EdDSA", ""))),
+    ];
+    let marker = marker().display().to_string();
+    for kid in [
+        "../../../../dev/null".to_owned(),
+        "/etc/passwd".to_owned(),
+        "tests/fixtures/keys/ed25519_a.pem".to_owned(),
+        "file:///dev/null".to_owned(),
+        format!("x; touch {marker}"),
+        format!("$(touch {marker})"),
+        "' OR '1'='1".to_owned(),
+        "*".to_owned(),
+    ] {
+        attacks.push((format!("kid {kid:?}"), by_ed(with_kid("EdDSA", &kid))));
+    }
+    attacks
+}
+
+#[tokio::test]
+async fn key_set_token_attacks_are_refused_like_any_invalid_token() {
+    let lure = Lure::new();
+    let manager = key_set_manager();
+    let target = Target::login("login key set", manager.clone()).await;
+    // Each key of the set lets its own good tokens in, so the refusals are about the attacks.
+    target.accepts(&manager.create_access_token(JOHN).unwrap()).await;
+    for good in key_set_goods(&manager) {
+        target.accepts(&good).await;
+    }
+    let attacks = key_set_attacks(&lure, &manager);
+    target.refuses_all(&attacks).await;
+    assert_eq!(
+        target.effects.load(Ordering::SeqCst),
+        0,
+        "the counting handler ran for an attack"
+    );
+    target.accepts(&manager.create_access_token(JOHN).unwrap()).await;
+    lure.assert_untouched();
+    assert!(!marker().exists(), "a kid reached a shell");
+    eprintln!("key set attack cases: {}", attacks.len());
+}

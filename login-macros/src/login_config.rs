@@ -10,6 +10,7 @@ use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_
 
 const VALID: &[&str] = &[
     "secret = \"..\" | env(\"VAR\")",
+    "private_keys = [\"key.pem\", ..] | env(\"VAR\")",
     "algorithm = \"HS256\"",
     "token_url = \"/path\"",
     "header = bool",
@@ -31,9 +32,17 @@ enum Secret {
     Env(LitStr),
 }
 
+/// A key set: PEM files named by literal paths (relative to the crate's `Cargo.toml`, compiled
+/// in), or an environment variable listing them, read when the manager is built.
+enum PrivateKeys {
+    Files(Vec<LitStr>),
+    Env(LitStr),
+}
+
 #[derive(Default)]
 struct Config {
     secret: Option<Secret>,
+    private_keys: Option<(PrivateKeys, Span)>,
     algorithm: Option<LitStr>,
     token_url: Option<LitStr>,
     header: Option<LitBool>,
@@ -69,6 +78,33 @@ fn parse(args: TokenStream) -> syn::Result<Config> {
                     syn::parenthesized!(content in value);
                     c.secret = Some(Secret::Env(content.parse()?));
                 }
+            }
+            "private_keys" => {
+                let span = meta.path.get_ident().map_or_else(Span::call_site, Ident::span);
+                let value = meta.value()?;
+                let keys = if value.peek(syn::token::Bracket) {
+                    let content;
+                    syn::bracketed!(content in value);
+                    let files =
+                        content.parse_terminated(<LitStr as syn::parse::Parse>::parse, syn::Token![,])?;
+                    PrivateKeys::Files(files.into_iter().collect())
+                } else {
+                    let func: Ident = value.parse()?;
+                    if func != "env" {
+                        return Err(syn::Error::new_spanned(
+                            &func,
+                            format!(
+                                "`private_keys` is a list of PEM files, `[\"keys/new.pem\", \
+                                 \"keys/old.pem\"]`, or `env(\"VAR\")` naming a variable that \
+                                 lists them, not `{func}`"
+                            ),
+                        ));
+                    }
+                    let content;
+                    syn::parenthesized!(content in value);
+                    PrivateKeys::Env(content.parse()?)
+                };
+                c.private_keys = Some((keys, span));
             }
             "algorithm" => c.algorithm = Some(meta.value()?.parse()?),
             "token_url" => c.token_url = Some(meta.value()?.parse()?),
@@ -120,6 +156,76 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
     let hmac = ALGORITHMS
         .contains(&algorithm.as_str())
         .then(|| algorithm.starts_with("HS"));
+    if let Some((keys, span)) = &c.private_keys {
+        check_private_keys(c, keys, *span, &mut fail);
+        // The key set decides the algorithms; the secret checks below do not apply.
+    } else {
+        check_secret_for(c, &algorithm, hmac, &mut fail);
+    }
+    check_rest(c, item, errors)
+}
+
+/// With `private_keys`: no `secret`, no `algorithm`, files that exist and hold a private key.
+fn check_private_keys(c: &Config, keys: &PrivateKeys, span: Span, fail: &mut impl FnMut(Span, String)) {
+    match &c.secret {
+        Some(Secret::Literal(lit) | Secret::Env(lit)) => fail(
+            lit.span(),
+            "`private_keys` signs with key pairs, not a secret: drop `secret` (or drop \
+             `private_keys` to sign with HS256)"
+                .to_owned(),
+        ),
+        None => {}
+    }
+    if let Some(alg) = &c.algorithm {
+        fail(
+            alg.span(),
+            "with `private_keys`, each key's type sets its algorithm (Ed25519: EdDSA, P-256: \
+             ES256, RSA: RS256): drop `algorithm`"
+                .to_owned(),
+        );
+    }
+    match keys {
+        PrivateKeys::Env(var) if var.value().is_empty() => fail(
+            var.span(),
+            "`env(\"\")` names no variable: write the variable listing the key files, as in \
+             `env(\"JWT_PRIVATE_KEYS\")`"
+                .to_owned(),
+        ),
+        PrivateKeys::Env(_) => {}
+        PrivateKeys::Files(files) if files.is_empty() => fail(
+            span,
+            "`private_keys = []` holds no key: list PEM files, the signing key first".to_owned(),
+        ),
+        PrivateKeys::Files(files) => {
+            for file in files {
+                if let Err(problem) = check_key_file(&file.value()) {
+                    fail(file.span(), problem);
+                }
+            }
+        }
+    }
+}
+
+/// The file at `path` (relative to the crate's `Cargo.toml`) is a PEM private key.
+fn check_key_file(path: &str) -> Result<(), String> {
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let full = std::path::Path::new(&root).join(path);
+    let text = std::fs::read_to_string(&full).map_err(|e| {
+        format!(
+            "cannot read the key file `{path}` ({e}); paths are relative to the crate's \
+             Cargo.toml, `{root}`"
+        )
+    })?;
+    if !text.contains("PRIVATE KEY-----") {
+        return Err(format!(
+            "`{path}` is not a PEM private key (`-----BEGIN PRIVATE KEY-----`): a key set holds \
+             private keys (Ed25519, P-256, RSA of 2048 bits or more)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_secret_for(c: &Config, algorithm: &str, hmac: Option<bool>, fail: &mut impl FnMut(Span, String)) {
     match (&c.secret, hmac) {
         (Some(Secret::Literal(lit)), Some(true)) => {
             if let Err(problem) = check_secret(lit.value().as_bytes()) {
@@ -144,6 +250,10 @@ fn check(c: &Config, item: &ItemStruct) -> syn::Result<()> {
         ),
         _ => {}
     }
+}
+
+fn check_rest(c: &Config, item: &ItemStruct, mut errors: crate::attr::Errors) -> syn::Result<()> {
+    let mut fail = |span: Span, msg: String| errors.push(syn::Error::new(span, msg));
     if let Some(url) = &c.token_url
         && let Err(problem) = check_token_url(&url.value())
     {
@@ -207,6 +317,21 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     match &config.secret {
         Some(Secret::Literal(s)) => calls.push(quote!(.secret(#s))),
         Some(Secret::Env(var)) => calls.push(quote!(.secret_from_env(#var))),
+        None => {}
+    }
+    match &config.private_keys {
+        Some((PrivateKeys::Files(files), _)) => {
+            // Compiled in from the crate's own directory: the file the check above read.
+            let pems = files.iter().map(|f| {
+                if std::path::Path::new(&f.value()).is_absolute() {
+                    quote!(include_bytes!(#f).as_slice())
+                } else {
+                    quote!(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", #f)).as_slice())
+                }
+            });
+            calls.push(quote!(.private_keys_pem([#(#pems),*])));
+        }
+        Some((PrivateKeys::Env(var), _)) => calls.push(quote!(.private_keys_from_env(#var))),
         None => {}
     }
     if let Some(alg) = &config.algorithm {

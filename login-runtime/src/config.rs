@@ -1,6 +1,7 @@
 //! Building a [`LoginManager`]: the builder and the errors that name the bad setting.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
+use crate::keys::KeySet;
 use crate::manager::{Inner, LoginManager, ResponseFn};
 use crate::reader::TokenReader;
 
@@ -72,6 +74,10 @@ enum KeySource {
     Secret(Vec<u8>),
     SecretEnv(String),
     Pem { private: Vec<u8>, public: Vec<u8> },
+    KeySet(KeySet),
+    KeyFiles(Vec<PathBuf>),
+    KeyPems(Vec<Vec<u8>>),
+    KeysEnv(String),
 }
 
 /// Builds a [`LoginManager`]; every check runs in [`build`](Self::build).
@@ -94,6 +100,8 @@ enum KeySource {
 pub struct LoginManagerBuilder {
     key: KeySource,
     algorithm: Algorithm,
+    /// Whether `algorithm(..)` was called: a key set refuses it rather than ignore it.
+    algorithm_set: bool,
     token_url: String,
     header: bool,
     cookie: Option<String>,
@@ -116,6 +124,7 @@ impl Default for LoginManagerBuilder {
         Self {
             key: KeySource::None,
             algorithm: Algorithm::HS256,
+            algorithm_set: false,
             token_url: "/auth/token".to_owned(),
             header: true,
             cookie: None,
@@ -157,10 +166,60 @@ impl LoginManagerBuilder {
         self
     }
 
+    /// A [`KeySet`] instead of one key: its first key signs and writes its `kid`, every key
+    /// verifies, [`LoginManager::jwks`] serves their public halves. Each key's algorithm follows
+    /// from its type (EdDSA, ES256, RS256); [`build`](Self::build) refuses an
+    /// [`algorithm`](Self::algorithm) beside it.
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.key = KeySource::KeySet(keys);
+        self
+    }
+
+    /// A key set read from these PEM private key files when [`build`](Self::build) runs, the
+    /// signing key first (see [`key_set`](Self::key_set)). The error names the file.
+    pub fn private_key_files<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.key = KeySource::KeyFiles(paths.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A key set of these PEM private keys, parsed when [`build`](Self::build) runs, the signing
+    /// key first (see [`key_set`](Self::key_set)); `#[login_config(private_keys = [..])]` passes
+    /// its files here.
+    pub fn private_keys_pem<I, P>(mut self, pems: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<[u8]>,
+    {
+        self.key = KeySource::KeyPems(pems.into_iter().map(|p| p.as_ref().to_vec()).collect());
+        self
+    }
+
+    /// A key set read when [`build`](Self::build) runs from the PEM files this environment
+    /// variable lists, separated by commas (`JWT_PRIVATE_KEYS=new.pem,old.pem`), the signing key
+    /// first (see [`key_set`](Self::key_set)). The error names the variable and the file.
+    ///
+    /// ```
+    /// let err = login_runtime::LoginManager::builder()
+    ///     .private_keys_from_env("LOGIN_RUNTIME_DOC_SURELY_UNSET")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.setting(), "private_keys");
+    /// assert!(err.to_string().contains("LOGIN_RUNTIME_DOC_SURELY_UNSET"));
+    /// ```
+    pub fn private_keys_from_env(mut self, var: impl Into<String>) -> Self {
+        self.key = KeySource::KeysEnv(var.into());
+        self
+    }
+
     /// The one algorithm tokens are signed and verified with (default HS256). Tokens with any other
     /// `alg` header are refused.
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = algorithm;
+        self.algorithm_set = true;
         self
     }
 
@@ -341,9 +400,26 @@ impl LoginManagerBuilder {
             .map(|o| crate::csrf::parse_origin(o))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|p| ConfigError::new("csrf_trusted_origin", p))?;
-        let (encoding_key, decoding_key) = self.keys()?;
+        let key_set = self.read_key_set()?;
+        if key_set.is_some() && self.algorithm_set {
+            return Err(ConfigError::new(
+                "algorithm",
+                "with a key set each key's type sets its algorithm (Ed25519: EdDSA, P-256: ES256, \
+                 RSA: RS256): drop `algorithm(..)`",
+            ));
+        }
+        let (encoding_key, decoding_key, algorithm) = match &key_set {
+            Some(set) => {
+                let first = set.signing();
+                (first.encoding.clone(), first.decoding.clone(), first.algorithm)
+            }
+            None => {
+                let (encoding_key, decoding_key) = self.keys()?;
+                (encoding_key, decoding_key, self.algorithm)
+            }
+        };
 
-        let mut validation = Validation::new(self.algorithm);
+        let mut validation = Validation::new(algorithm);
         let mut required = vec!["exp", "sub"];
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
@@ -361,7 +437,8 @@ impl LoginManagerBuilder {
         Ok(LoginManager::from_inner(Arc::new(Inner {
             encoding_key,
             decoding_key,
-            algorithm: self.algorithm,
+            algorithm,
+            key_set,
             validation,
             token_url: self.token_url,
             header: self.header,
@@ -417,6 +494,32 @@ impl LoginManagerBuilder {
                 )),
             },
             KeySource::Pem { private, public } => pem_keys(self.algorithm, private, public),
+            KeySource::KeySet(_) | KeySource::KeyFiles(_) | KeySource::KeyPems(_) | KeySource::KeysEnv(_) => {
+                Err(ConfigError::new("private_keys", "a key set has no single key"))
+            }
+        }
+    }
+
+    /// The key set, when one is configured (read from its files or variable now).
+    fn read_key_set(&self) -> Result<Option<KeySet>, ConfigError> {
+        let err = |e: crate::keys::KeySetError| ConfigError::new("private_keys", e.to_string());
+        match &self.key {
+            KeySource::KeySet(set) => Ok(Some(set.clone())),
+            KeySource::KeyFiles(paths) => KeySet::from_pem_files(paths).map(Some).map_err(err),
+            KeySource::KeyPems(pems) => KeySet::from_pem(pems).map(Some).map_err(err),
+            KeySource::KeysEnv(var) => {
+                let Ok(value) = std::env::var(var) else {
+                    return Err(ConfigError::new(
+                        "private_keys",
+                        format!("environment variable `{var}` is not set or not UTF-8"),
+                    ));
+                };
+                let paths = (value.split(',').map(str::trim)).filter(|p| !p.is_empty());
+                KeySet::from_pem_files(paths).map(Some).map_err(|e| {
+                    ConfigError::new("private_keys", format!("environment variable `{var}`, {e}"))
+                })
+            }
+            _ => Ok(None),
         }
     }
 }

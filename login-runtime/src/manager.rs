@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) encoding_key: EncodingKey,
     pub(crate) decoding_key: DecodingKey,
     pub(crate) algorithm: Algorithm,
+    /// The key set, when one replaces the single key: `kid` in, `kid` out, JWKS.
+    pub(crate) key_set: Option<crate::keys::KeySet>,
     pub(crate) validation: Validation,
     pub(crate) token_url: String,
     pub(crate) header: bool,
@@ -73,6 +75,18 @@ impl LoginManager {
     /// The algorithm tokens are signed and verified with.
     pub fn algorithm(&self) -> Algorithm {
         self.inner.algorithm
+    }
+
+    /// The public keys of the manager's [`KeySet`](crate::KeySet) as a JWK set, for
+    /// `/.well-known/jwks.json`; `None` for a manager with a single key (an HMAC secret or
+    /// [`pem_keys`](crate::LoginManagerBuilder::pem_keys)), whose tokens carry no `kid`.
+    pub fn jwks(&self) -> Option<&jsonwebtoken::jwk::JwkSet> {
+        self.inner.key_set.as_ref().map(crate::KeySet::jwks)
+    }
+
+    /// The `kid` new tokens carry: the signing key's, with a key set.
+    pub fn signing_kid(&self) -> Option<&str> {
+        self.inner.key_set.as_ref().map(|set| set.signing().kid.as_str())
     }
 
     /// The lifetime of new tokens and of the cookie.
@@ -168,6 +182,7 @@ impl fmt::Debug for LoginManager {
         let i = &self.inner;
         f.debug_struct("LoginManager")
             .field("algorithm", &i.algorithm)
+            .field("key_set", &i.key_set)
             .field("key", &"<redacted>")
             .field("token_url", &i.token_url)
             .field("header", &i.header)

@@ -337,7 +337,17 @@ impl LoginManager {
         if token.len() > self.inner.max_token_len {
             return Err(TokenError::TooLong);
         }
-        let data = decode::<T>(token, &self.inner.decoding_key, validation)?;
+        let data = match &self.inner.key_set {
+            None => decode::<T>(token, &self.inner.decoding_key, validation)?,
+            Some(set) => {
+                // The key the token names, by `kid`, and only for that key's own `alg`.
+                let header = jsonwebtoken::decode_header(token)?;
+                let key = set.verifying(header.kid.as_deref(), header.alg)?;
+                let mut scratch = None;
+                let validation = crate::keys::KeySet::validation_for(key, validation, &mut scratch);
+                decode::<T>(token, &key.decoding, validation)?
+            }
+        };
         if data.header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
         }
@@ -385,13 +395,16 @@ impl LoginManager {
         // The header as PyJWT writes it (`alg` before `typ`), so tokens match FastAPI Users' and
         // fastapi-login's byte for byte; jsonwebtoken's `Header` puts `typ` first.
         #[derive(Serialize)]
-        struct JwsHeader {
+        struct JwsHeader<'a> {
             alg: jsonwebtoken::Algorithm,
             typ: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kid: Option<&'a str>,
         }
         let header = JwsHeader {
             alg: self.inner.algorithm,
             typ: "JWT",
+            kid: self.signing_kid(),
         };
         let part = |json: Vec<u8>| URL_SAFE_NO_PAD.encode(json);
         let message = format!(

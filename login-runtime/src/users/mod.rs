@@ -35,6 +35,7 @@ mod access_tokens;
 mod email;
 mod hooks;
 mod input;
+mod jwks;
 mod model;
 pub mod password;
 #[cfg(feature = "postgres")]
@@ -66,6 +67,7 @@ pub use email::{MAX_EMAIL_LEN, normalize_email};
 pub use hooks::{
     DefaultHooks, InvalidPassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserHooks, default_password_policy,
 };
+pub use jwks::JWKS_MAX_AGE_SECS;
 pub use model::{User, UserPatch, UserRead};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

@@ -37,6 +37,7 @@ impl Users {
     /// | `GET`/`PATCH`/`DELETE /users/{id}` | superusers only |
     /// | `POST /auth/forgot-password`, `/auth/reset-password` | password reset |
     /// | `POST /auth/request-verify-token`, `/auth/verify` | email verification |
+    /// | `GET /.well-known/jwks.json` | the key set's public keys (404 with an HMAC secret) |
     ///
     /// The logins, `forgot-password` and `request-verify-token` are throttled (429 with
     /// `Retry-After`) as [`throttle`](super::throttle) describes; serve the app with
@@ -63,7 +64,8 @@ impl Users {
             .route("/auth/forgot-password", post(forgot_password))
             .route("/auth/reset-password", post(reset_password))
             .route("/auth/request-verify-token", post(request_verify_token))
-            .route("/auth/verify", post(verify));
+            .route("/auth/verify", post(verify))
+            .route("/.well-known/jwks.json", get(super::jwks::jwks));
         super::refresh_routes::add(routes, self).with_state(self.clone())
     }
 }

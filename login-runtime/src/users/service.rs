@@ -225,6 +225,22 @@ impl UsersBuilder {
         self
     }
 
+    /// Signs access tokens with a [`KeySet`](crate::KeySet) instead of the HMAC secret: the first
+    /// key signs and writes its `kid`, every key verifies, `GET /.well-known/jwks.json` serves
+    /// their public halves. Reset and verify tokens are signed with it too.
+    pub fn key_set(mut self, keys: crate::KeySet) -> Self {
+        self.login = self.login.key_set(keys);
+        self
+    }
+
+    /// A key set read at [`build`](Self::build) from the comma-separated PEM files this
+    /// environment variable lists (`JWT_PRIVATE_KEYS=new.pem,old.pem`); see
+    /// [`LoginManagerBuilder::private_keys_from_env`](crate::LoginManagerBuilder::private_keys_from_env).
+    pub fn private_keys_from_env(mut self, var: impl Into<String>) -> Self {
+        self.login = self.login.private_keys_from_env(var);
+        self
+    }
+
     /// Turns JWT revocation on, kept in `store` (share it between instances): a logout kills its
     /// token, a password change or reset kills every token issued before it. Costs one lookup in
     /// `store` per authenticated request; off, tokens live until they expire, as in FastAPI Users.
