@@ -70,7 +70,7 @@ impl LoginManager {
     /// port or of a sibling subdomain usually carries a narrower path than the real one, so that
     /// the browser sends it first.
     ///
-    /// At most [`MAX_CLEARED_LEVELS`] levels below `/` are cleared (deeper tossed cookies are
+    /// At most 8 levels below `/` are cleared (deeper tossed cookies are
     /// still never used, only not removed), and a path with characters that cannot stand in a
     /// `Path` attribute gets `/` only. A `__Host-` cookie can only have `Path=/`, so that is the
     /// one path it gets. What cannot be cleared from here: a cookie set with `Domain=` by a
