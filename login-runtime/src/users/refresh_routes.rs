@@ -37,8 +37,6 @@ fn oauth_error(code: &'static str) -> Response {
     response
 }
 
-/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
-
 fn refresh_failed(error: RefreshError) -> Response {
     match error {
         RefreshError::InvalidGrant => oauth_error("invalid_grant"),
