@@ -7,9 +7,6 @@ use std::convert::identity;
 use proc_macro::TokenStream;
 
 mod attr;
-#[path = "../../login-runtime/src/checks.rs"]
-#[allow(dead_code)]
-mod checks;
 mod login_config;
 mod protected;
 mod user_loader;

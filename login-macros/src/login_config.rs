@@ -6,7 +6,7 @@ use quote::quote;
 use syn::{Ident, ItemStruct, LitBool, LitInt, LitStr};
 
 use crate::attr::parse_args;
-use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
+use login_checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 
 const VALID: &[&str] = &[
     "secret = \"..\" | env(\"VAR\")",

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, FnArg, ItemFn, Lit, LitStr, PatType, Path, Type};
 
 use crate::attr::{Errors, parse_args};
-use crate::checks::check_token_url;
+use login_checks::check_token_url;
 
 const VALID: &[&str] = &[
     "optional",
