@@ -96,4 +96,11 @@ pub use rejection::{
 };
 pub use token::{AccessToken, Claims, MAX_EXP, MAX_TOKEN_LEN, TokenError};
 
-pub use login_macros::{login_config, protected, user_loader};
+// The macros' documentation and doctests live here, on the re-exports users see: `login-macros`
+// cannot dev-depend on this crate (a cycle `cargo package` refuses) to run them itself.
+#[doc = include_str!("macro_docs/login_config.md")]
+pub use login_macros::login_config;
+#[doc = include_str!("macro_docs/protected.md")]
+pub use login_macros::protected;
+#[doc = include_str!("macro_docs/user_loader.md")]
+pub use login_macros::user_loader;
