@@ -52,6 +52,9 @@
 //!
 //! Set `LOGIN_MACROS_DEBUG=1` while building to print what the macros expand to.
 
+// docs.rs (nightly, `--cfg docsrs`): badge each feature-gated item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod attach;
 mod cache;
 pub mod checks;
