@@ -15,7 +15,6 @@ mod binary;
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use axum::http::StatusCode;
 use binary::{Running, example_binary};
 
 use serde_json::json;
-use support::{Req, Via};
+use support::{Req, ScratchDir as TempDir, Via};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -33,30 +32,9 @@ const IDLE: u64 = 2;
 /// Slack for a loaded machine on top of a timeout before a test calls the connection "kept".
 const SLACK: Duration = Duration::from_secs(4);
 
-/// A fresh directory under the system's temp dir; removed on drop unless the test failed (then
-/// it keeps the server's logs and the script for a look).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
+/// A fresh directory of this test's, kept when the test fails.
 fn temp_dir(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("login-deploy-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    TempDir::new(&format!("login-deploy-{tag}"))
 }
 
 /// The `name` example with short timeouts (and, for `users`, a fresh SQLite file).

@@ -20,13 +20,13 @@
 mod binary;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use binary::{example_binary, free_port};
 #[allow(unused_imports)] // support/binary.rs reaches it as `super::Via`
-use support::Via;
+use support::{ScratchDir as TempDir, Via};
 
 const README: &str = include_str!("../README.md");
 const SECRET: &str = "readme-flow-secret-0123456789abcdefghijkl";
@@ -246,30 +246,9 @@ fn script(steps: &[Step], users_binary: &Path) -> String {
     out
 }
 
-/// A fresh directory under the system's temp dir; removed on drop unless the test failed (then
-/// it keeps the server's logs and the script for a look).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
+/// A fresh directory of this test's, kept when the test fails.
 fn temp_dir(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("login-readme-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    TempDir::new(&format!("login-readme-{tag}"))
 }
 
 /// The example serving on `port`, stdout to `dir/stdout`; killed on drop.
