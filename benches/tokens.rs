@@ -243,12 +243,12 @@ fn benches(c: &mut Criterion) {
 
     let mut password = c.benchmark_group("argon2id m=19456 t=2 p=1");
     password.sample_size(10).measurement_time(Duration::from_secs(5));
-    let hash = login_runtime::users::password::hash("bench-password").unwrap();
+    let hash = login_users::password::hash("bench-password").unwrap();
     password.bench_function("hash", |b| {
-        b.iter(|| login_runtime::users::password::hash(black_box("bench-password")))
+        b.iter(|| login_users::password::hash(black_box("bench-password")))
     });
     password.bench_function("verify", |b| {
-        b.iter(|| login_runtime::users::password::verify(black_box("bench-password"), &hash))
+        b.iter(|| login_users::password::verify(black_box("bench-password"), &hash))
     });
     password.finish();
 

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use clap::{Parser, Subcommand};
 use login_runtime::ConfigError;
 use login_runtime::protected;
-use login_runtime::users::{
+use login_users::{
     AccessTokenStore, CreateUser, DatabaseStrategy, PostgresRefreshStore, PostgresStore,
     REFRESH_TOKEN_LIFETIME, RedisRefreshStore, RedisStore, RedisStrategy, RefreshStore, RevocationStore,
     SqliteRefreshStore, SqliteStore, Throttle, TokenStrategy, User, UserHooks, UserRead, UserStore, Users,

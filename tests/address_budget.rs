@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use login_runtime::users::throttle::DEFAULT_ADDRESS_LIMIT;
-use login_runtime::users::{CreateUser, MemoryStore, Throttle, Users};
+use login_users::throttle::DEFAULT_ADDRESS_LIMIT;
+use login_users::{CreateUser, MemoryStore, Throttle, Users};
 
 const SECRET: &str = "address-budget-secret-0123456789abcdef0123";
 const PASSWORD: &str = "guinevere-1";

@@ -16,7 +16,7 @@ mod support;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use login_runtime::users::{MemoryStore, UserStore, Users};
+use login_users::{MemoryStore, UserStore, Users};
 use serde_json::json;
 use support::{Req, Res, Via};
 

@@ -14,7 +14,7 @@ mod support;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use login_runtime::users::{MemoryStore, UserStore, Users};
+use login_users::{MemoryStore, UserStore, Users};
 use serde_json::{Value, json};
 use support::{Req, Res, Via};
 
@@ -29,9 +29,7 @@ struct App {
     host: String,
 }
 
-async fn app_with(
-    configure: impl FnOnce(login_runtime::users::UsersBuilder) -> login_runtime::users::UsersBuilder,
-) -> App {
+async fn app_with(configure: impl FnOnce(login_users::UsersBuilder) -> login_users::UsersBuilder) -> App {
     let store = Arc::new(MemoryStore::default());
     let dyn_store: Arc<dyn UserStore> = store.clone();
     let users = configure(Users::builder(dyn_store).secret(SECRET))

@@ -16,7 +16,7 @@ mod users_example;
 use std::str::FromStr;
 
 use axum::http::StatusCode;
-use login_runtime::users::{PostgresStore, SqliteStore, UserStore, Users};
+use login_users::{PostgresStore, SqliteStore, UserStore, Users};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 use support::{Req, Res, Via};
@@ -481,17 +481,11 @@ async fn postgres_start_up_replaces_the_lower_email_index() {
     assert!(!indexes.iter().any(|i| i == "ix_user_email_lower"), "{indexes:?}");
     assert!(indexes.iter().any(|i| i == "ix_user_email_key"), "{indexes:?}");
     store
-        .create(login_runtime::users::User::new(
-            "\u{E4}rger@example.com",
-            "$argon2id$x",
-        ))
+        .create(login_users::User::new("\u{E4}rger@example.com", "$argon2id$x"))
         .await
         .unwrap();
     let twin = store
-        .create(login_runtime::users::User::new(
-            "\u{E4}RGER@example.com",
-            "$argon2id$x",
-        ))
+        .create(login_users::User::new("\u{E4}RGER@example.com", "$argon2id$x"))
         .await;
     assert!(twin.is_err(), "ASCII case stays unique: {twin:?}");
     pool.close().await;

@@ -339,10 +339,7 @@ impl TokenReader for LoadingReader {
                     id: 7,
                     name: format!("loaded by the reader for {}", claims.sub),
                 };
-                TokenRead {
-                    claims,
-                    user: Some(Box::new(member) as Box<dyn std::any::Any + Send>),
-                }
+                TokenRead::from(claims).with_user(member)
             }))
         })
     }

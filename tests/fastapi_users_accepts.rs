@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use login_runtime::users::{MemoryRevocations, MemoryStore, User, UserHooks, UserStore, Users};
+use login_users::{MemoryRevocations, MemoryStore, User, UserHooks, UserStore, Users};
 use serde_json::json;
 use support::{Req, Via};
 

@@ -9,8 +9,8 @@ mod users_db;
 
 use std::collections::BTreeMap;
 
-use login_runtime::users::password::{self, hash_prefix};
-use login_runtime::users::{MemoryStore, User, UserStore};
+use login_users::password::{self, hash_prefix};
+use login_users::{MemoryStore, User, UserStore};
 use users_db::{StoreKind, TestDb, on_both_stores};
 
 /// Hashes of every shape the census must sort: ours, pwdlib's argon2id, argon2i without a

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use binary::{Running, users_binary};
-use login_runtime::users::{MemoryStore, UserStore, Users};
+use login_users::{MemoryStore, UserStore, Users};
 use serde_json::json;
 use support::{Req, Res, Via};
 use users_db::TempDir;

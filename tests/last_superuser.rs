@@ -18,7 +18,7 @@ mod users_example;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use login_runtime::users::{CreateUser, MemoryStore, StoreError, User, UserPatch, UserStore, Users};
+use login_users::{CreateUser, MemoryStore, StoreError, User, UserPatch, UserStore, Users};
 use serde_json::{Value, json};
 use support::{Req, Res, Via};
 use users_db::{StoreKind, TestDb};

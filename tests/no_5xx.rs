@@ -18,7 +18,7 @@ mod users_example;
 use std::io::Write;
 use std::sync::Arc;
 
-use login_runtime::users::{
+use login_users::{
     CreateUser, DatabaseStrategy, MemoryStore, StoreError, StoreFuture, Throttle, User, UserPatch, UserStore,
     Users,
 };

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::StatusCode;
-use login_runtime::users::{
+use login_users::{
     RedisStore, RedisStrategy, SqliteStore, TokenStrategy, User, UserHooks, UserStore, Users, token_id,
 };
 use serde_json::{Value, json};

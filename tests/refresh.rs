@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use login_runtime::users::{
+use login_users::{
     MemoryRefreshStore, MemoryRevocations, MemoryStore, REFRESH_TOKEN_LIFETIME, RedisRefreshStore,
     RedisStore, RefreshStore, RevocationStore, Throttle, User, UserHooks, UserStore, Users,
 };
@@ -556,7 +556,7 @@ async fn every_change_ends_every_family(store: Store, test: &str) {
         return;
     };
     let admin_email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
-    let mut admin = login_runtime::users::CreateUser::new(&admin_email, PASSWORD);
+    let mut admin = login_users::CreateUser::new(&admin_email, PASSWORD);
     admin.is_superuser = true;
     server.users.create(admin).await.unwrap();
     let admin = str_of(&server.login(&admin_email, PASSWORD).await, "access_token").to_owned();
@@ -818,7 +818,7 @@ async fn refresh_needs_revocable_jwts() {
 /// column of either table holds the token. (Every store is given the hash by the same code.)
 #[tokio::test]
 async fn refresh_tokens_are_stored_only_as_their_hash() {
-    use login_runtime::users::{SqliteRefreshStore, SqliteStore, token_id};
+    use login_users::{SqliteRefreshStore, SqliteStore, token_id};
 
     let dir = users_db::TempDir::new();
     let store = SqliteStore::connect(&dir.db_url()).await.unwrap();

@@ -14,7 +14,7 @@ mod users_db;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use login_runtime::users::{
+use login_users::{
     MemoryRevocations, MemoryStore, RevocationStore, SqliteStore, User, UserHooks, UserStore, Users,
 };
 use serde_json::json;

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use binary::{Running, users_binary};
-use login_runtime::users::{CreateUser, MemoryStore, SqliteStore, User, UserPatch, UserStore, Users};
+use login_users::{CreateUser, MemoryStore, SqliteStore, User, UserPatch, UserStore, Users};
 use serde_json::{Value, json};
 use support::{Req, Res, Via};
 use users_db::{PgSchema, StoreKind, TempDir, TestDb};

@@ -25,7 +25,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use login_runtime::users::{
+use login_users::{
     DatabaseStrategy, MemoryRevocations, MemoryStore, RedisStore, RedisStrategy, Throttle, TokenStrategy,
     User, UserHooks, UserStore, Users,
 };
@@ -181,7 +181,7 @@ impl Server {
 
     async fn superuser(&self) -> String {
         let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
-        let mut new = login_runtime::users::CreateUser::new(&email, PASSWORD);
+        let mut new = login_users::CreateUser::new(&email, PASSWORD);
         new.is_superuser = true;
         self.users.create(new).await.unwrap();
         self.bearer_login(&email, PASSWORD).await

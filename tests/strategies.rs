@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use login_runtime::users::{
+use login_users::{
     AccessTokenStore, CreateUser, DatabaseStrategy, PostgresStore, SqliteStore, TOKEN_LIFETIME, User,
     UserStore, Users,
 };

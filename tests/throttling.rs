@@ -1,4 +1,4 @@
-//! The throttling of the users routes (`login_runtime::users::throttle`), through the `users`
+//! The throttling of the users routes (`login_users::throttle`), through the `users`
 //! example's app: the login backoff per (email, client address) and its `Retry-After`, the
 //! per-account ceiling across addresses (ASVS: 100 failures an hour) and the addresses exempt
 //! from it, the reset on success, unknown emails throttled exactly like known ones, concurrent
@@ -23,7 +23,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use login_runtime::users::{Clock, CreateUser, MemoryStore, Throttle, User, UserHooks, Users};
+use login_users::{Clock, CreateUser, MemoryStore, Throttle, User, UserHooks, Users};
 use serde_json::{Value, json};
 use support::Res;
 use tower::ServiceExt;

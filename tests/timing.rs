@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use login_runtime::users::{CreateUser, MemoryStore, Throttle, Users};
+use login_users::{CreateUser, MemoryStore, Throttle, Users};
 
 const SECRET: &str = "timing-test-secret-0123456789abcdef012345";
 const KNOWN: &str = "arthur@camelot.bt";

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use login_runtime::users::password::Hasher;
-use login_runtime::users::{CreateUser, MemoryStore, Throttle, User, UserStore, Users};
+use login_users::password::Hasher;
+use login_users::{CreateUser, MemoryStore, Throttle, User, UserStore, Users};
 use rand::seq::SliceRandom;
 use serde_json::Value;
 

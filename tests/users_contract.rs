@@ -36,7 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use binary::{Running, free_port, users_binary};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use login_runtime::protected;
-use login_runtime::users::{
+use login_users::{
     CreateUser, MemoryStore, SqliteStore, StoreError, User, UserHooks, UserPatch, UserStore, Users,
 };
 use serde_json::{Value, json};

@@ -27,7 +27,7 @@ use std::time::Instant;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{EncodingKey, Header, encode};
-use login_runtime::users::{User, UserHooks, Users};
+use login_users::{User, UserHooks, Users};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
 use support::now;

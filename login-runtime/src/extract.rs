@@ -104,19 +104,20 @@ where
             }
         }
     }
-    let Some(TokenRead { claims, user }) = verified else {
+    let Some(read) = verified else {
         return if cross_site {
             Outcome::CrossSite
         } else {
             Outcome::Anonymous
         };
     };
-    if !claims.has_scopes(G::SCOPES) {
+    if !read.claims().has_scopes(G::SCOPES) {
         return Outcome::Forbidden;
     }
     // The reader's user, when it loaded one of this type; else the loader's.
-    let loaded = match user.and_then(|user| user.downcast::<U>().ok()) {
-        Some(user) => Ok(Some(*user)),
+    let (claims, user) = read.into_parts::<U>();
+    let loaded = match user {
+        Some(user) => Ok(Some(user)),
         None => U::load(&claims.sub, state).await.map_err(Into::into),
     };
     match loaded {

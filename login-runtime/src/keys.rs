@@ -317,7 +317,6 @@ mod tests {
     }
 
     /// RFC 7638 §3 by hand for an OKP key: SHA-256 over `{"crv","kty","x"}` in that order.
-    #[cfg(feature = "users")]
     #[test]
     fn kid_is_the_rfc7638_thumbprint() {
         use base64::Engine;

@@ -46,9 +46,9 @@
 //!   strict [`decode`](LoginManager::decode), cookies.
 //! * `#[protected(active | verified | superuser)]` checks the account flags of a user type that
 //!   implements [`AccountStatus`].
-//! * With the `users` feature (and `sqlite` for its SQLite store), the `users` module serves
-//!   FastAPI Users' whole flow — register, login/logout on a bearer and a cookie backend, profile,
-//!   superuser routes, password reset, email verification — wire-compatible with FastAPI Users 15.
+//! * The `login-users` crate builds FastAPI Users' whole flow on this one — register,
+//!   login/logout on a bearer and a cookie backend, profile, superuser routes, password reset,
+//!   email verification — wire-compatible with FastAPI Users 15.
 //!
 //! Set `LOGIN_MACROS_DEBUG=1` while building to print what the macros expand to.
 
@@ -70,12 +70,6 @@ mod reader;
 mod rejection;
 mod token;
 pub mod transport;
-#[cfg(feature = "users")]
-pub mod users;
-
-// The macros expand to `::login_runtime::…`; this lets the crate use them on its own items.
-#[cfg(feature = "users")]
-extern crate self as login_runtime;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -97,7 +91,9 @@ pub use rejection::{
     AuthRejection, CROSS_SITE_REFUSED, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, cross_site_refused,
     insufficient_scope, invalid_credentials,
 };
-pub use token::{AccessToken, Claims, MAX_EXP, MAX_TOKEN_LEN, TokenError};
+pub use token::{
+    AccessToken, AudienceClaim, Claims, MAX_EXP, MAX_TOKEN_LEN, StringClaim, TimedClaims, TokenError,
+};
 
 // The macros' documentation and doctests live here, on the re-exports users see: `login-macros`
 // cannot dev-depend on this crate (a cycle `cargo package` refuses) to run them itself.

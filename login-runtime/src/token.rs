@@ -123,9 +123,18 @@ pub struct Claims {
     aud_type: AudienceClaim,
 }
 
-/// A claim that must be a JSON string; deserializing anything else fails.
+/// A claim that must be a JSON string; deserializing anything else fails. Put it in a claims type
+/// of your own to refuse, say, a numeric `iss` that jsonwebtoken would let through unchecked.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Mine { #[serde(default)] iss: login_runtime::StringClaim }
+///
+/// assert!(serde_json::from_str::<Mine>(r#"{"iss": "me"}"#).is_ok());
+/// assert!(serde_json::from_str::<Mine>(r#"{"iss": 7}"#).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct StringClaim;
+pub struct StringClaim;
 
 impl<'de> Deserialize<'de> for StringClaim {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -143,9 +152,17 @@ impl<'de> Deserialize<'de> for StringClaim {
     }
 }
 
-/// `aud`: a JSON string or an array of strings; deserializing anything else fails.
+/// `aud`: a JSON string or an array of strings (RFC 7519 §4.1.3); deserializing anything else fails.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Mine { #[serde(default)] aud: login_runtime::AudienceClaim }
+///
+/// assert!(serde_json::from_str::<Mine>(r#"{"aud": ["a", "b"]}"#).is_ok());
+/// assert!(serde_json::from_str::<Mine>(r#"{"aud": 7}"#).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct AudienceClaim;
+pub struct AudienceClaim;
 
 impl<'de> Deserialize<'de> for AudienceClaim {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -167,9 +184,22 @@ impl<'de> Deserialize<'de> for AudienceClaim {
     }
 }
 
-/// Claims types [`LoginManager::decode_with`] checks `iat` on, and `exp`'s range and the lifetime
-/// on when they expose `exp`.
-pub(crate) trait HasIat {
+/// A claims type [`LoginManager::decode_with`] can check: `iat` (not in the future beyond the
+/// leeway) and, when the type exposes `exp`, its range and the manager's
+/// [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime).
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Reset { sub: String, iat: Option<u64> }
+///
+/// impl login_runtime::TimedClaims for Reset {
+///     fn iat(&self) -> Option<u64> {
+///         self.iat
+///     }
+/// }
+/// ```
+pub trait TimedClaims {
+    /// `iat`, when the token has one.
     fn iat(&self) -> Option<u64>;
 
     /// `exp`, when the type keeps it (jsonwebtoken has checked it is present and not past).
@@ -178,7 +208,7 @@ pub(crate) trait HasIat {
     }
 }
 
-impl HasIat for Claims {
+impl TimedClaims for Claims {
     fn iat(&self) -> Option<u64> {
         self.iat
     }
@@ -328,8 +358,26 @@ impl LoginManager {
         self.decode_with(token, &self.inner.validation)
     }
 
-    /// [`decode`](Self::decode)'s checks with another `Validation` (another audience).
-    pub(crate) fn decode_with<T: serde::de::DeserializeOwned + HasIat>(
+    /// [`decode`](Self::decode)'s checks with another `Validation` (say, of another audience:
+    /// [`validation_for`](Self::validation_for)), into a claims type of your own.
+    ///
+    /// ```
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
+    /// #[derive(serde::Deserialize)]
+    /// struct Reset { sub: String, iat: Option<u64> }
+    ///
+    /// impl login_runtime::TimedClaims for Reset {
+    ///     fn iat(&self) -> Option<u64> { self.iat }
+    /// }
+    ///
+    /// let exp = 4_102_444_800u64; // 2100-01-01
+    /// let token = manager.encode_claims(&serde_json::json!({ "sub": "ann", "aud": "reset", "exp": exp }))?;
+    /// let reset: Reset = manager.decode_with(&token, &manager.validation_for("reset"))?;
+    /// assert_eq!(reset.sub, "ann");
+    /// assert!(manager.decode(&token).is_err()); // another audience
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode_with<T: serde::de::DeserializeOwned + TimedClaims>(
         &self,
         token: &str,
         validation: &Validation,
@@ -372,10 +420,15 @@ impl LoginManager {
         Ok(data.claims)
     }
 
+    /// The manager's validation (algorithm, required claims, leeway, issuer, audience), as
+    /// [`decode`](Self::decode) uses it.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
     /// The manager's validation (algorithm, required claims, leeway, issuer) for tokens of another
     /// audience, such as FastAPI Users' reset and verify tokens.
-    #[cfg(feature = "users")]
-    pub(crate) fn validation_for(&self, audience: &str) -> Validation {
+    pub fn validation_for(&self, audience: &str) -> Validation {
         let mut validation = self.inner.validation.clone();
         validation.set_audience(&[audience]);
         validation

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use login_runtime::users::{
+use login_users::{
     AccessTokenStore, DatabaseStrategy, PostgresStore, RedisStore, RedisStrategy, RevocationStore,
     SqliteStore, TokenStrategy, User, UserStore, UsersBuilder,
 };
@@ -396,18 +396,14 @@ impl TestDb {
 
     /// A refresh-token store in the same database (its `refresh_family` and `refresh_token`
     /// tables, created here).
-    pub async fn refresh_tokens(&self) -> Arc<dyn login_runtime::users::RefreshStore> {
+    pub async fn refresh_tokens(&self) -> Arc<dyn login_users::RefreshStore> {
         match &self.backend {
-            Backend::Sqlite { store, .. } => Arc::new(
-                login_runtime::users::SqliteRefreshStore::new(store)
-                    .await
-                    .unwrap(),
-            ),
-            Backend::Postgres { store, .. } => Arc::new(
-                login_runtime::users::PostgresRefreshStore::new(store)
-                    .await
-                    .unwrap(),
-            ),
+            Backend::Sqlite { store, .. } => {
+                Arc::new(login_users::SqliteRefreshStore::new(store).await.unwrap())
+            }
+            Backend::Postgres { store, .. } => {
+                Arc::new(login_users::PostgresRefreshStore::new(store).await.unwrap())
+            }
         }
     }
 
