@@ -1,7 +1,7 @@
 //! The one path table of generated code: everything `login-macros` expands to is reached through
 //! `::login_runtime::__private::…`, and only through here. Not a public API.
 
-pub use crate::extract::Authenticated;
+pub use crate::extract::{Authenticated, Authorized};
 pub use crate::guard::{Admission, Guard, NoGuard, Requirements};
 pub use crate::loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
 pub use crate::manager::LoginManager;
