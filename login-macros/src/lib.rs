@@ -8,6 +8,7 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod login_config;
+mod paths;
 mod protected;
 mod user_loader;
 

@@ -5,7 +5,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{Ident, ItemStruct, LitBool, LitInt, LitStr};
 
-use crate::attr::parse_args;
+use crate::attr::{CRATE, parse_args};
+use crate::paths::Paths;
 use login_checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 
 const VALID: &[&str] = &[
@@ -20,6 +21,7 @@ const VALID: &[&str] = &[
     "issuer = \"..\"",
     "audience = \"..\"",
     "secure_cookies = bool",
+    CRATE,
 ];
 
 const ALGORITHMS: &[&str] = &[
@@ -52,11 +54,12 @@ struct Config {
     issuer: Option<LitStr>,
     audience: Option<LitStr>,
     secure_cookies: Option<LitBool>,
+    krate: Option<syn::Path>,
 }
 
 fn parse(args: TokenStream) -> syn::Result<Config> {
     let mut c = Config::default();
-    parse_args(args, "login_config", VALID, |key, meta| {
+    c.krate = parse_args(args, "login_config", VALID, |key, meta| {
         match key {
             "secret" => {
                 let value = meta.value()?;
@@ -312,7 +315,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let config = parse(args)?;
     check(&config, &item)?;
 
-    let rt = quote!(::login_runtime::__private);
+    let rt = Paths::new(config.krate.as_ref()).private();
     let mut calls = Vec::new();
     match &config.secret {
         Some(Secret::Literal(s)) => calls.push(quote!(.secret(#s))),
@@ -324,9 +327,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             // Compiled in from the crate's own directory: the file the check above read.
             let pems = files.iter().map(|f| {
                 if std::path::Path::new(&f.value()).is_absolute() {
-                    quote!(include_bytes!(#f).as_slice())
+                    quote!(::core::include_bytes!(#f).as_slice())
                 } else {
-                    quote!(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", #f)).as_slice())
+                    quote!(
+                        ::core::include_bytes!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", #f))
+                            .as_slice()
+                    )
                 }
             });
             calls.push(quote!(.private_keys_pem([#(#pems),*])));

@@ -7,7 +7,8 @@ use syn::parse::Parse;
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, ItemFn, Lit, LitStr, PatType, Path, Type};
 
-use crate::attr::{Errors, parse_args};
+use crate::attr::{CRATE, Errors, parse_args};
+use crate::paths::Paths;
 use login_checks::check_token_url;
 
 const VALID: &[&str] = &[
@@ -19,6 +20,7 @@ const VALID: &[&str] = &[
     "redirect = \"/path\"",
     "reject = path::to::fn",
     "state = StateType",
+    CRATE,
 ];
 
 #[derive(Default)]
@@ -30,11 +32,12 @@ struct Args {
     redirect: Option<LitStr>,
     reject: Option<Path>,
     state: Option<Type>,
+    krate: Option<Path>,
 }
 
 fn parse(args: TokenStream) -> syn::Result<Args> {
     let mut out = Args::default();
-    parse_args(args, "protected", VALID, |key, meta| {
+    out.krate = parse_args(args, "protected", VALID, |key, meta| {
         match key {
             "optional" => out.optional = true,
             "active" | "verified" | "superuser" => out.status.push(meta.path.require_ident()?.clone()),
@@ -151,7 +154,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     user_arg.attrs.retain(|a| !is_user_marker(a));
     let user_ty = user_type(&user_arg, args.optional)?;
 
-    let rt = quote!(::login_runtime::__private);
+    let paths = Paths::new(args.krate.as_ref());
+    let rt = paths.private();
     let vis = &func.vis;
     let needs_guard = !args.scopes.is_empty()
         || !args.status.is_empty()
@@ -171,18 +175,22 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     #rt::Option::Some(#rt::IntoResponse::into_response(#rt::Redirect::to(#to)))
                 }
             }),
-            (_, Some(f)) => Some(quote_spanned! {f.span()=>
-                fn unauthenticated() -> #rt::Option<#rt::Response> {
-                    #rt::Option::Some(#rt::reject_response(#f()))
-                }
-            }),
+            (_, Some(f)) => {
+                let rt = paths.private_at(f.span());
+                Some(quote_spanned! {f.span()=>
+                    fn unauthenticated() -> #rt::Option<#rt::Response> {
+                        #rt::Option::Some(#rt::reject_response(#f()))
+                    }
+                })
+            }
             _ => None,
         };
         let admit = args.status.first().map(|first| {
             let flag = |name: &str| args.status.iter().any(|s| s == name);
             let (active, verified, superuser) = (flag("active"), flag("verified"), flag("superuser"));
+            let rt_at = paths.private_at(first.span());
             let requirements = quote_spanned! {first.span()=>
-                #rt::Requirements { active: #active, verified: #verified, superuser: #superuser }
+                #rt_at::Requirements { active: #active, verified: #verified, superuser: #superuser }
                     .admit::<#user_ty>(user)
             };
             quote! {
@@ -220,11 +228,17 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // One loader check, at the user type: `LoadUser<S>` implies `UserLoader`, so checking both
     // would report a type without a loader twice.
     let checks = match &args.state {
-        None => quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); },
-        Some(state) => quote_spanned! {state.span()=>
-            #rt::assert_state_provides_manager::<#state>();
-            #rt::assert_loader_for_state::<#user_ty, #state>();
-        },
+        None => {
+            let rt = paths.private_at(user_ty.span());
+            quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); }
+        }
+        Some(state) => {
+            let rt = paths.private_at(state.span());
+            quote_spanned! {state.span()=>
+                #rt::assert_state_provides_manager::<#state>();
+                #rt::assert_loader_for_state::<#user_ty, #state>();
+            }
+        }
     };
 
     Ok(quote! {

@@ -5,19 +5,16 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
 
-use crate::attr::Errors;
+use crate::attr::{CRATE, Errors, parse_args};
+use crate::paths::Paths;
 
 const SHAPE: &str = "async fn load_user(id: &str /*, extra: &State */) -> Option<User>";
 
 pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let mut errors = Errors::default();
-    if !args.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &args,
-            "`#[user_loader]` takes no arguments: the user type is the one the function returns",
-        ));
-    }
+    // The user type is the one the function returns: `crate = path` is the only argument.
+    let krate = errors.push_result(parse_args(args, "user_loader", &[CRATE], |_, _| Ok(false)));
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
@@ -51,11 +48,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     };
     errors.finish()?;
-    let (Some(user), Some(id)) = (user, id) else {
+    let (Some(krate), Some(user), Some(id)) = (krate, user, id) else {
         unreachable!("errors were reported above")
     };
 
-    let rt = quote!(::login_runtime::__private);
+    let paths = Paths::new(krate.as_ref());
+    let rt = paths.private();
     let name = &sig.ident;
     let output = match &sig.output {
         ReturnType::Type(_, ty) => ty,
@@ -69,6 +67,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 Type::Reference(r) => (&*r.elem, quote!(&)),
                 ty => (ty, quote!()),
             };
+            let rt = paths.private_at(inner.span());
             quote_spanned! {inner.span()=> #borrow match #rt::parse_subject::<#inner>(__sub) {
                 #rt::Option::Some(id) => id,
                 #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
@@ -86,7 +85,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ty => (ty, false),
         };
         // The whole bound at the argument's type, so "introduced here" points at it.
-        bounds.push(quote_spanned! {ty.span()=> #ty: ::login_runtime::__private::FromRef<__S> });
+        let rt_at = paths.private_at(ty.span());
+        bounds.push(quote_spanned! {ty.span()=> #ty: #rt_at::FromRef<__S> });
         lets.push(quote! { let #var = <#ty as #rt::FromRef<__S>>::from_ref(__state); });
         call_args.push(if by_ref { quote!(&#var) } else { quote!(#var) });
     }
@@ -94,7 +94,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // One `LoaderOutput` bound, at the return type: an error type that is no `std::error::Error`
     // is reported there, once. (`type Error = <Output as LoaderOutput>::Error` reported it again
     // for the impl, and once more for the conversion.)
-    let into_result = quote_spanned! {output.span()=> ::login_runtime::__private::loader_result(__output) };
+    let rt_at = paths.private_at(output.span());
+    let into_result = quote_spanned! {output.span()=> #rt_at::loader_result(__output) };
 
     Ok(quote! {
         #func

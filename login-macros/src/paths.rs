@@ -1,0 +1,47 @@
+//! The one path table: generated code reaches the runtime only through [`Paths::private`],
+//! `<root>::__private`, where `<root>` is `::login_runtime` or the path given by `crate = path`
+//! (a renamed or re-exported `login-runtime`, as serde's `#[serde(crate = "..")]`).
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote};
+
+/// Where the runtime is, as the macro's arguments say.
+pub struct Paths {
+    root: TokenStream,
+}
+
+impl Paths {
+    /// `::login_runtime`, or `krate` when the attribute says `crate = krate`.
+    pub fn new(krate: Option<&syn::Path>) -> Self {
+        let root = krate.map_or_else(|| quote!(::login_runtime), ToTokens::to_token_stream);
+        Self { root }
+    }
+
+    /// `<root>::__private`, the runtime's hidden module of everything expansions call.
+    pub fn private(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::__private)
+    }
+
+    /// The same path with every token at `span`, for code inside `quote_spanned!`: rustc then
+    /// points at the user's token for an error in it (a bound "introduced here"), and reports
+    /// errors that share the span once.
+    pub fn private_at(&self, span: Span) -> TokenStream {
+        respan(self.private(), span)
+    }
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
