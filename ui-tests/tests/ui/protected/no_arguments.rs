@@ -1,13 +1,17 @@
-use login_runtime::{protected, user_loader};
-
-struct User;
-
-#[user_loader]
-async fn load_user(_id: &str) -> Option<User> {
-    None
-}
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected};
 
 #[protected]
-async fn me() {}
+async fn me() -> &'static str {
+    "a valid token"
+}
 
-fn main() {}
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new().route("/me", get(me)).with_state(manager);
+    let _service = app.into_make_service();
+}
