@@ -89,6 +89,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Tokens as a person writes them, for messages: `Path<u32>`, not `Path < u32 >`.
+pub fn display(tokens: &impl quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" : ", ": "),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        ("& ", "&"),
+        (" ,", ","),
+        ("( ", "("),
+        (" )", ")"),
+        ("# [", "#["),
+        ("[ ", "["),
+        (" ]", "]"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
 /// Merges errors so they are all shown at once.
 #[derive(Default)]
 pub struct Errors(Option<syn::Error>);
@@ -112,7 +136,15 @@ impl Errors {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, display};
+
+    #[test]
+    fn displays_types_as_written() {
+        let ty: syn::Type = syn::parse_quote!(Option<axum::extract::Path<(u32, String)>>);
+        assert_eq!(display(&ty), "Option<axum::extract::Path<(u32, String)>>");
+        let arg: syn::FnArg = syn::parse_quote!(#[user] user: &User);
+        assert_eq!(display(&arg), "#[user] user: &User");
+    }
 
     #[test]
     fn suggests_the_closest_valid_key() {

@@ -17,6 +17,26 @@ impl Paths {
         Self { root }
     }
 
+    /// The same, read from arguments that may not parse: the stand-ins emitted beside an error
+    /// use it, so a wrong argument elsewhere does not also break the paths.
+    pub fn lenient(args: &TokenStream) -> Self {
+        let tokens: Vec<TokenTree> = args.clone().into_iter().collect();
+        let at_crate = |i: usize| {
+            matches!(&tokens[i], TokenTree::Ident(id) if id == "crate")
+                && (i == 0 || matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ','))
+                && matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '=')
+        };
+        let path = (0..tokens.len()).find(|&i| at_crate(i)).and_then(|i| {
+            let value: TokenStream = tokens[i + 2..]
+                .iter()
+                .take_while(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == ','))
+                .cloned()
+                .collect();
+            syn::parse2::<syn::Path>(value).ok()
+        });
+        Self::new(path.as_ref())
+    }
+
     /// `<root>::__private`, the runtime's hidden module of everything expansions call.
     pub fn private(&self) -> TokenStream {
         let root = &self.root;

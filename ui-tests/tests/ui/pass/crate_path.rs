@@ -24,11 +24,11 @@ async fn me(_user: User) -> &'static str {
 }
 
 #[auth::protected(scopes("admin"), crate = auth)]
-async fn admin(_user: User) -> &'static str {
-    "admin"
+async fn purge() -> &'static str {
+    "purged"
 }
 
-#[web::login::login_config(secret = env("SECRET"), expiry_secs = 3600, crate = web::login)]
+#[web::login::login_config(secret = env("SECRET"), expiry_secs = 60 * 60, crate = web::login)]
 struct Auth;
 
 fn main() {
@@ -38,7 +38,7 @@ fn main() {
         .expect("a valid configuration");
     let app: Router = Router::new()
         .route("/me", get(me))
-        .route("/admin", get(admin))
+        .route("/purge", get(purge))
         .with_state(manager);
     let _service = app.into_make_service();
 }

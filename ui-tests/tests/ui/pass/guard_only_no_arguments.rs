@@ -1,3 +1,6 @@
+//! A handler without a user argument is a guard-only route: a valid token is required, no user is
+//! loaded.
+
 use axum::Router;
 use axum::routing::get;
 use login_runtime::{LoginManager, protected};
