@@ -5,20 +5,27 @@ use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 
-/// Parses `args` with `on_arg`, which returns `Ok(false)` for a key it does not know.
+/// The argument every macro takes: `crate = path::to::login_runtime`.
+pub const CRATE: &str = "crate = path::to::login_runtime";
+
+/// Parses `args` with `on_arg`, which returns `Ok(false)` for a key it does not know. `crate = path`
+/// is handled here for every macro; its path is returned.
 pub fn parse_args(
     args: TokenStream,
     macro_name: &str,
     valid: &[&str],
     mut on_arg: impl FnMut(&str, &ParseNestedMeta) -> syn::Result<bool>,
-) -> syn::Result<()> {
+) -> syn::Result<Option<syn::Path>> {
     let mut seen: Vec<String> = Vec::new();
+    let mut krate = None;
     let parser = syn::meta::parser(|meta| {
         let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
         if seen.contains(&key) {
             return Err(meta.error(format!("`{key}` is specified more than once: keep one")));
         }
-        if !on_arg(&key, &meta)? {
+        if key == "crate" {
+            krate = Some(parse_crate(&meta)?);
+        } else if !on_arg(&key, &meta)? {
             let name = if key.is_empty() {
                 quote::ToTokens::to_token_stream(&meta.path).to_string()
             } else {
@@ -34,7 +41,22 @@ pub fn parse_args(
         seen.push(key);
         Ok(())
     });
-    parser.parse2(args)
+    parser.parse2(args)?;
+    Ok(krate)
+}
+
+/// `crate = my_auth`: a path, unquoted. serde and tokio take a string; one form is accepted, and
+/// the other gets an error that says how to write it.
+fn parse_crate(meta: &ParseNestedMeta) -> syn::Result<syn::Path> {
+    let value = meta.value()?;
+    if value.peek(syn::LitStr) {
+        let lit: syn::LitStr = value.parse()?;
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("write the path without quotes: `crate = {}`", lit.value()),
+        ));
+    }
+    value.parse()
 }
 
 /// The valid key closest to a misspelt `name` (`scope` → `scopes`, `expiry` → `expiry_secs`).
@@ -67,6 +89,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Tokens as a person writes them, for messages: `Path<u32>`, not `Path < u32 >`.
+pub fn display(tokens: &impl quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" : ", ": "),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        ("& ", "&"),
+        (" ,", ","),
+        ("( ", "("),
+        (" )", ")"),
+        ("# [", "#["),
+        ("[ ", "["),
+        (" ]", "]"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
 /// Merges errors so they are all shown at once.
 #[derive(Default)]
 pub struct Errors(Option<syn::Error>);
@@ -90,7 +136,15 @@ impl Errors {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, display};
+
+    #[test]
+    fn displays_types_as_written() {
+        let ty: syn::Type = syn::parse_quote!(Option<axum::extract::Path<(u32, String)>>);
+        assert_eq!(display(&ty), "Option<axum::extract::Path<(u32, String)>>");
+        let arg: syn::FnArg = syn::parse_quote!(#[user] user: &User);
+        assert_eq!(display(&arg), "#[user] user: &User");
+    }
 
     #[test]
     fn suggests_the_closest_valid_key() {

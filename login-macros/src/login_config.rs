@@ -3,9 +3,12 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Ident, ItemStruct, LitBool, LitInt, LitStr};
+use syn::spanned::Spanned;
+use syn::{BinOp, Expr, Ident, ItemStruct, Lit, LitBool, LitStr};
 
-use crate::attr::parse_args;
+use crate::attr::{CRATE, parse_args};
+use crate::paths::Paths;
+use crate::placement;
 use login_checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 
 const VALID: &[&str] = &[
@@ -20,6 +23,7 @@ const VALID: &[&str] = &[
     "issuer = \"..\"",
     "audience = \"..\"",
     "secure_cookies = bool",
+    CRATE,
 ];
 
 const ALGORITHMS: &[&str] = &[
@@ -47,16 +51,69 @@ struct Config {
     token_url: Option<LitStr>,
     header: Option<LitBool>,
     cookie: Option<(LitStr, Span)>,
-    expiry_secs: Option<LitInt>,
-    leeway_secs: Option<LitInt>,
+    expiry_secs: Option<Seconds>,
+    leeway_secs: Option<Seconds>,
     issuer: Option<LitStr>,
     audience: Option<LitStr>,
     secure_cookies: Option<LitBool>,
+    krate: Option<syn::Path>,
+}
+
+/// A number of seconds written as a literal or arithmetic of literals (`60 * 60 * 24`), evaluated
+/// here so that it is checked like a literal.
+struct Seconds {
+    value: u64,
+    span: Span,
+}
+
+impl syn::parse::Parse for Seconds {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let expr: Expr = input.parse()?;
+        Ok(Self {
+            value: seconds(&expr)?,
+            span: expr.span(),
+        })
+    }
+}
+
+/// Evaluates `+ - * /` over integer literals; anything else asks for a literal.
+fn seconds(expr: &Expr) -> syn::Result<u64> {
+    let overflow = || syn::Error::new_spanned(expr, "this number of seconds does not fit in a `u64`");
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>(),
+        Expr::Paren(inner) => seconds(&inner.expr),
+        Expr::Group(inner) => seconds(&inner.expr),
+        Expr::Binary(bin) => {
+            let (l, r) = (seconds(&bin.left)?, seconds(&bin.right)?);
+            match bin.op {
+                BinOp::Add(_) => l.checked_add(r).ok_or_else(overflow),
+                BinOp::Sub(_) => l
+                    .checked_sub(r)
+                    .ok_or_else(|| syn::Error::new_spanned(expr, "this number of seconds is below zero")),
+                BinOp::Mul(_) => l.checked_mul(r).ok_or_else(overflow),
+                BinOp::Div(_) if r == 0 => Err(syn::Error::new_spanned(&bin.right, "division by zero")),
+                BinOp::Div(_) => Ok(l / r),
+                _ => Err(not_seconds(expr)),
+            }
+        }
+        _ => Err(not_seconds(expr)),
+    }
+}
+
+fn not_seconds(expr: &Expr) -> syn::Error {
+    syn::Error::new_spanned(
+        expr,
+        "write a number of seconds the macro can read: a literal, or arithmetic of literals such as \
+         `60 * 60 * 24`; for a value known only at run time, call `.expiry(..)` or `.leeway(..)` on \
+         `builder()`",
+    )
 }
 
 fn parse(args: TokenStream) -> syn::Result<Config> {
     let mut c = Config::default();
-    parse_args(args, "login_config", VALID, |key, meta| {
+    c.krate = parse_args(args, "login_config", VALID, |key, meta| {
         match key {
             "secret" => {
                 let value = meta.value()?;
@@ -282,21 +339,17 @@ fn check_rest(c: &Config, item: &ItemStruct, mut errors: crate::attr::Errors) ->
         );
     }
     if let Some(expiry) = &c.expiry_secs
-        && expiry.base10_parse::<u64>().map_or(true, |v| v == 0)
+        && expiry.value == 0
     {
         fail(
-            expiry.span(),
+            expiry.span,
             "`expiry_secs` must be a whole number of seconds above zero".to_owned(),
         );
     }
     if let Some(leeway) = &c.leeway_secs
-        && let Some(secs) = errors.push_result(leeway.base10_parse::<u64>())
-        && let Err(problem) = check_leeway(secs)
+        && let Err(problem) = check_leeway(leeway.value)
     {
-        errors.push(syn::Error::new(
-            leeway.span(),
-            format!("invalid `leeway_secs`: {problem}"),
-        ));
+        fail(leeway.span, format!("invalid `leeway_secs`: {problem}"));
     }
     if !matches!(item.fields, syn::Fields::Unit) || !item.generics.params.is_empty() {
         errors.push(syn::Error::new_spanned(
@@ -307,12 +360,14 @@ fn check_rest(c: &Config, item: &ItemStruct, mut errors: crate::attr::Errors) ->
     errors.finish()
 }
 
+const SHAPE: &str = "a unit struct, as in `struct Auth;`";
+
 pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let item: ItemStruct = syn::parse2(item)?;
+    let item = placement::structure(item, "login_config", SHAPE)?;
     let config = parse(args)?;
     check(&config, &item)?;
 
-    let rt = quote!(::login_runtime::__private);
+    let rt = Paths::new(config.krate.as_ref()).private();
     let mut calls = Vec::new();
     match &config.secret {
         Some(Secret::Literal(s)) => calls.push(quote!(.secret(#s))),
@@ -324,9 +379,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             // Compiled in from the crate's own directory: the file the check above read.
             let pems = files.iter().map(|f| {
                 if std::path::Path::new(&f.value()).is_absolute() {
-                    quote!(include_bytes!(#f).as_slice())
+                    quote!(::core::include_bytes!(#f).as_slice())
                 } else {
-                    quote!(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", #f)).as_slice())
+                    quote!(
+                        ::core::include_bytes!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", #f))
+                            .as_slice()
+                    )
                 }
             });
             calls.push(quote!(.private_keys_pem([#(#pems),*])));
@@ -348,9 +406,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         calls.push(quote!(.cookie(#name)));
     }
     if let Some(secs) = &config.expiry_secs {
+        let secs = secs.value;
         calls.push(quote!(.expiry(#rt::Duration::from_secs(#secs))));
     }
     if let Some(secs) = &config.leeway_secs {
+        let secs = secs.value;
         calls.push(quote!(.leeway(#rt::Duration::from_secs(#secs))));
     }
     if let Some(iss) = &config.issuer {
@@ -381,4 +441,29 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
     })
+}
+
+/// The struct as written with the `builder()` and `manager()` the expansion gives it, so code that
+/// calls them adds no "no function `manager` found" error to the configuration's one.
+pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+    let Ok(item) = syn::parse2::<ItemStruct>(item.clone()) else {
+        return item;
+    };
+    let rt = Paths::lenient(args).private();
+    let name = &item.ident;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #item
+
+        #[allow(dead_code)]
+        impl #impl_generics #name #ty_generics #where_clause {
+            pub fn builder() -> #rt::LoginManagerBuilder {
+                #rt::macro_failed()
+            }
+
+            pub fn manager() -> #rt::Result<#rt::LoginManager, #rt::ConfigError> {
+                #rt::macro_failed()
+            }
+        }
+    }
 }

@@ -1,13 +1,16 @@
 //! `#[protected]`: rewrites the user argument of a handler into the runtime's `Authenticated`
-//! extractor, moved first so authentication runs before the other extractors.
+//! extractor, moved first so authentication runs before the other extractors. A handler without a
+//! user argument is a guard-only route: the token is checked (and its scopes), no user is loaded.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::Parse;
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, ItemFn, Lit, LitStr, PatType, Path, Type};
+use syn::{Expr, FnArg, Ident, ItemFn, Lit, LitStr, Pat, PatType, Path, Type};
 
-use crate::attr::{Errors, parse_args};
+use crate::attr::{CRATE, Errors, parse_args};
+use crate::paths::Paths;
+use crate::placement;
 use login_checks::check_token_url;
 
 const VALID: &[&str] = &[
@@ -19,24 +22,76 @@ const VALID: &[&str] = &[
     "redirect = \"/path\"",
     "reject = path::to::fn",
     "state = StateType",
+    CRATE,
 ];
+
+const SHAPE: &str = "a free `async fn` handler, as in `async fn me(user: User)`";
+
+/// The axum and runtime extractors a handler commonly takes beside the user. An unmarked user
+/// argument after one of them is reported as such, not as a type without a loader.
+const EXTRACTORS: &[&str] = &[
+    "Path",
+    "Query",
+    "Json",
+    "Form",
+    "State",
+    "Extension",
+    "HeaderMap",
+    "Method",
+    "Uri",
+    "OriginalUri",
+    "ConnectInfo",
+    "MatchedPath",
+    "NestedPath",
+    "RawQuery",
+    "RawForm",
+    "RawPathParams",
+    "Multipart",
+    "Request",
+    "Bytes",
+    "Body",
+    "TypedHeader",
+    "Host",
+    "CookieJar",
+    "SignedCookieJar",
+    "PrivateCookieJar",
+    "WebSocketUpgrade",
+    "Authenticated",
+    "CsrfGuard",
+];
+
+/// A required scope: a literal, checked here, or a constant, checked when it is evaluated.
+enum Scope {
+    Literal(LitStr),
+    Const(Path),
+}
+
+impl ToTokens for Scope {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Self::Literal(lit) => lit.to_tokens(tokens),
+            Self::Const(path) => path.to_tokens(tokens),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Args {
-    optional: bool,
+    optional: Option<Ident>,
     /// `active`, `verified`, `superuser`, as written (their spans carry the `AccountStatus` check).
-    status: Vec<syn::Ident>,
-    scopes: Vec<LitStr>,
+    status: Vec<Ident>,
+    scopes: Vec<Scope>,
     redirect: Option<LitStr>,
     reject: Option<Path>,
     state: Option<Type>,
+    krate: Option<Path>,
 }
 
 fn parse(args: TokenStream) -> syn::Result<Args> {
     let mut out = Args::default();
-    parse_args(args, "protected", VALID, |key, meta| {
+    out.krate = parse_args(args, "protected", VALID, |key, meta| {
         match key {
-            "optional" => out.optional = true,
+            "optional" => out.optional = Some(meta.path.require_ident()?.clone()),
             "active" | "verified" | "superuser" => out.status.push(meta.path.require_ident()?.clone()),
             "scopes" => {
                 if meta.input.peek(syn::Token![=]) {
@@ -51,33 +106,7 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
                     ));
                 }
                 for expr in list {
-                    match expr {
-                        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) if s.value().trim().is_empty() => {
-                            return Err(syn::Error::new_spanned(s, "a scope cannot be empty or blank"));
-                        }
-                        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. })
-                            if s.value().contains(char::is_whitespace) =>
-                        {
-                            let each: Vec<String> =
-                                s.value().split_whitespace().map(|w| format!("{w:?}")).collect();
-                            return Err(syn::Error::new_spanned(
-                                &s,
-                                format!(
-                                    "a scope cannot contain white space (RFC 6749 §3.3); to require \
-                                     several scopes, list each: `scopes({})`",
-                                    each.join(", ")
-                                ),
-                            ));
-                        }
-                        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => out.scopes.push(s),
-                        other => {
-                            let text = other.to_token_stream().to_string();
-                            return Err(syn::Error::new_spanned(
-                                other,
-                                format!("a scope is a string literal: write `\"{text}\"`"),
-                            ));
-                        }
-                    }
+                    out.scopes.push(scope(expr)?);
                 }
             }
             "redirect" => {
@@ -102,13 +131,81 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
             "give either `redirect` or `reject`, not both",
         ));
     }
+    // An optional route lets anonymous requests in: its redirect or rejection could never happen.
+    if let Some(optional) = &out.optional {
+        let dead = out.redirect.as_ref().map(|r| ("redirect", r.span()));
+        let dead = dead.or_else(|| out.reject.as_ref().map(|r| ("reject", r.span())));
+        if let Some((name, span)) = dead {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{name}` never happens on an `{optional}` route, which hands anonymous requests \
+                     `None`: drop `{name}`, or drop `{optional}` to turn them away"
+                ),
+            ));
+        }
+    }
     Ok(out)
+}
+
+/// One entry of `scopes(..)`: a non-blank literal without white space, or a constant's path.
+fn scope(expr: Expr) -> syn::Result<Scope> {
+    match expr {
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) if s.value().trim().is_empty() => {
+            Err(syn::Error::new_spanned(s, "a scope cannot be empty or blank"))
+        }
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) if s.value().contains(char::is_whitespace) => {
+            let each: Vec<String> = s.value().split_whitespace().map(|w| format!("{w:?}")).collect();
+            Err(syn::Error::new_spanned(
+                &s,
+                format!(
+                    "a scope cannot contain white space (RFC 6749 §3.3); to require several scopes, \
+                     list each: `scopes({})`",
+                    each.join(", ")
+                ),
+            ))
+        }
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Ok(Scope::Literal(s)),
+        // `ADMIN` or `scopes::ADMIN`: a constant, by Rust's naming convention.
+        Expr::Path(p)
+            if p.qself.is_none() && p.path.segments.last().is_some_and(|s| is_const_name(&s.ident)) =>
+        {
+            Ok(Scope::Const(p.path))
+        }
+        Expr::Path(p) if p.path.get_ident().is_some() => {
+            let name = p.path.to_token_stream().to_string();
+            Err(syn::Error::new_spanned(
+                p,
+                format!(
+                    "a scope is a string literal or a `const`: write `\"{name}\"`, or name a constant \
+                     such as `ADMIN` (`const ADMIN: &str = \"{name}\";`)"
+                ),
+            ))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "a scope is a string literal, as in `scopes(\"admin\")`, or the path of a `const` \
+             `&str`, as in `scopes(ADMIN)`",
+        )),
+    }
+}
+
+fn is_const_name(ident: &Ident) -> bool {
+    let name = ident.to_string();
+    name.chars().any(|c| c.is_ascii_uppercase()) && !name.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// Where the user is among the handler's arguments.
+enum UserArg {
+    At(usize),
+    /// No argument is the user: a guard-only route.
+    None,
 }
 
 pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let args = errors.push_result(parse(args));
-    let mut func: ItemFn = syn::parse2(item)?;
+    let mut func = placement::function(item, "protected", SHAPE)?;
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
@@ -119,7 +216,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
         errors.push(syn::Error::new_spanned(
             r,
-            "a `#[protected]` handler is a free function, not a method",
+            "a `#[protected]` handler takes no `self`, as axum calls it without one: drop it, or \
+             make the handler a free function",
         ));
     }
     let markers = func.sig.inputs.iter().filter_map(|arg| match arg {
@@ -132,80 +230,29 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             "only one argument of a `#[protected]` handler is the user: drop this `#[user]`",
         ));
     }
-    let user_index = user_arg_index(&func);
-    if user_index.is_none() && sig.inputs.is_empty() {
-        errors.push(syn::Error::new(
-            sig.paren_token.span.join(),
-            "a `#[protected]` handler takes the user as an argument: `async fn me(user: User)`",
-        ));
-    }
+    let user = errors.push_result(user_arg(&func));
     errors.finish()?;
-    let (Some(args), Some(index)) = (args, user_index) else {
+    let (Some(args), Some(user)) = (args, user) else {
         unreachable!("errors were reported above")
     };
+    let paths = Paths::new(args.krate.as_ref());
+    let rt = paths.private();
 
+    let index = match user {
+        UserArg::At(index) => index,
+        UserArg::None => return guard_only(&paths, &args, func),
+    };
     let mut inputs: Vec<FnArg> = func.sig.inputs.clone().into_iter().collect();
     let FnArg::Typed(mut user_arg) = inputs.remove(index) else {
         unreachable!("receivers are refused")
     };
     user_arg.attrs.retain(|a| !is_user_marker(a));
-    let user_ty = user_type(&user_arg, args.optional)?;
+    let user_ty = user_type(&user_arg, args.optional.is_some())?;
 
-    let rt = quote!(::login_runtime::__private);
-    let vis = &func.vis;
-    let needs_guard = !args.scopes.is_empty()
-        || !args.status.is_empty()
-        || args.redirect.is_some()
-        || args.reject.is_some();
-    let guard_ty = if needs_guard {
-        let name = format_ident!("__login_guard_{}", func.sig.ident);
-        quote!(#name)
-    } else {
-        quote!(#rt::NoGuard)
-    };
-    let guard_def = needs_guard.then(|| {
-        let scopes = &args.scopes;
-        let unauthenticated = match (&args.redirect, &args.reject) {
-            (Some(to), _) => Some(quote! {
-                fn unauthenticated() -> #rt::Option<#rt::Response> {
-                    #rt::Option::Some(#rt::IntoResponse::into_response(#rt::Redirect::to(#to)))
-                }
-            }),
-            (_, Some(f)) => Some(quote_spanned! {f.span()=>
-                fn unauthenticated() -> #rt::Option<#rt::Response> {
-                    #rt::Option::Some(#rt::reject_response(#f()))
-                }
-            }),
-            _ => None,
-        };
-        let admit = args.status.first().map(|first| {
-            let flag = |name: &str| args.status.iter().any(|s| s == name);
-            let (active, verified, superuser) = (flag("active"), flag("verified"), flag("superuser"));
-            let requirements = quote_spanned! {first.span()=>
-                #rt::Requirements { active: #active, verified: #verified, superuser: #superuser }
-                    .admit::<#user_ty>(user)
-            };
-            quote! {
-                fn admit(user: &#user_ty) -> #rt::Admission {
-                    #requirements
-                }
-            }
-        });
-        quote! {
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            #vis struct #guard_ty;
-            impl #rt::Guard<#user_ty> for #guard_ty {
-                const SCOPES: &'static [&'static str] = &[#(#scopes),*];
-                #unauthenticated
-                #admit
-            }
-        }
-    });
-
+    let (guard_ty, guard_def) = guard(&paths, &args, &func, &user_ty);
     let pat = &user_arg.pat;
     let auth_ty = quote!(#rt::Authenticated<#user_ty, #guard_ty>);
-    let new_arg: FnArg = if args.optional {
+    let new_arg: FnArg = if args.optional.is_some() {
         let stmt: syn::Stmt = syn::parse_quote! {
             let #pat = ::core::option::Option::map(__login_auth, |auth| auth.user);
         };
@@ -218,46 +265,234 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     func.sig.inputs = inputs.into_iter().collect();
 
     // One loader check, at the user type: `LoadUser<S>` implies `UserLoader`, so checking both
-    // would report a type without a loader twice.
+    // would report a type without a loader twice. The checks are statements of the handler, so
+    // they hold in an `impl` block too, where `const _` items are not allowed.
     let checks = match &args.state {
-        None => quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); },
-        Some(state) => quote_spanned! {state.span()=>
-            #rt::assert_state_provides_manager::<#state>();
-            #rt::assert_loader_for_state::<#user_ty, #state>();
-        },
+        None => {
+            let rt = paths.private_at(user_ty.span());
+            quote_spanned! {user_ty.span()=> #rt::assert_user_loader::<#user_ty>(); }
+        }
+        Some(state) => {
+            let rt = paths.private_at(state.span());
+            quote_spanned! {state.span()=>
+                #rt::assert_state_provides_manager::<#state>();
+                #rt::assert_loader_for_state::<#user_ty, #state>();
+            }
+        }
     };
-
+    func.block.stmts.insert(0, syn::parse_quote!({ #checks }));
     Ok(quote! {
         #guard_def
         #func
-        const _: () = { #checks };
     })
+}
+
+/// A handler without a user: `Authorized<G>` checks the token and the guard's scopes first.
+fn guard_only(paths: &Paths, args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    if let Some(optional) = &args.optional {
+        errors.push(syn::Error::new_spanned(
+            optional,
+            "`optional` hands the handler an `Option<User>`, and this handler takes no user: take \
+             `user: Option<User>`, or drop `optional`",
+        ));
+    }
+    for flag in &args.status {
+        errors.push(syn::Error::new_spanned(
+            flag,
+            format!("`{flag}` checks the loaded user, and this handler takes none: take the user, as in `async fn purge(user: User)`"),
+        ));
+    }
+    errors.finish()?;
+    let rt = paths.private();
+    let (guard_ty, guard_def) = guard(paths, args, &func, &quote!(()));
+    let arg: FnArg = syn::parse_quote!(_: #rt::Authorized<#guard_ty>);
+    func.sig.inputs.insert(0, arg);
+    if let Some(state) = &args.state {
+        let rt = paths.private_at(state.span());
+        let check = quote_spanned! {state.span()=> #rt::assert_state_provides_manager::<#state>(); };
+        func.block.stmts.insert(0, syn::parse_quote!({ #check }));
+    }
+    Ok(quote! {
+        #guard_def
+        #func
+    })
+}
+
+/// The guard type of the handler, and its definition when it asks more than a valid token.
+fn guard(paths: &Paths, args: &Args, func: &ItemFn, user_ty: &dyn ToTokens) -> (TokenStream, TokenStream) {
+    let rt = paths.private();
+    let needs_guard = !args.scopes.is_empty()
+        || !args.status.is_empty()
+        || args.redirect.is_some()
+        || args.reject.is_some();
+    if !needs_guard {
+        return (quote!(#rt::NoGuard), TokenStream::new());
+    }
+    let name = format_ident!("__login_guard_{}", func.sig.ident);
+    let vis = &func.vis;
+    let scopes = &args.scopes;
+    // A constant scope is checked while compiling too, by a `const` that evaluates it.
+    let const_checks = scopes.iter().filter_map(|s| match s {
+        Scope::Const(path) => {
+            let rt = paths.private_at(path.span());
+            Some(quote_spanned! {path.span()=> const _: () = #rt::check_scope(#path); })
+        }
+        Scope::Literal(_) => None,
+    });
+    let unauthenticated = match (&args.redirect, &args.reject) {
+        (Some(to), _) => Some(quote! {
+            fn unauthenticated() -> #rt::Option<#rt::Response> {
+                #rt::Option::Some(#rt::IntoResponse::into_response(#rt::Redirect::to(#to)))
+            }
+        }),
+        (_, Some(f)) => {
+            let rt = paths.private_at(f.span());
+            Some(quote_spanned! {f.span()=>
+                fn unauthenticated() -> #rt::Option<#rt::Response> {
+                    #rt::Option::Some(#rt::reject_response(#f()))
+                }
+            })
+        }
+        _ => None,
+    };
+    let user_ty = user_ty.to_token_stream();
+    let admit = args.status.first().map(|first| {
+        let flag = |name: &str| args.status.iter().any(|s| s == name);
+        let (active, verified, superuser) = (flag("active"), flag("verified"), flag("superuser"));
+        let rt_at = paths.private_at(first.span());
+        let requirements = quote_spanned! {first.span()=>
+            #rt_at::Requirements { active: #active, verified: #verified, superuser: #superuser }
+                .admit::<#user_ty>(user)
+        };
+        quote! {
+            fn admit(user: &#user_ty) -> #rt::Admission {
+                #requirements
+            }
+        }
+    });
+    let def = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #name;
+        impl #rt::Guard<#user_ty> for #name {
+            const SCOPES: &'static [&'static str] = &[#(#scopes),*];
+            #unauthenticated
+            #admit
+        }
+        #(#const_checks)*
+    };
+    (quote!(#name), def)
 }
 
 fn is_user_marker(attr: &syn::Attribute) -> bool {
     attr.path().is_ident("user")
 }
 
-/// The handler as written minus its `#[user]` markers, emitted beside the errors: left in, each
-/// marker would add "cannot find attribute `user`".
-pub fn fallback(item: TokenStream) -> TokenStream {
-    let Ok(mut func) = syn::parse2::<ItemFn>(item.clone()) else {
-        return item;
+/// The argument marked `#[user]`; else the first one, unless it is an axum extractor: then an
+/// unmarked later argument is the user, reported so; with only extractors, the route is
+/// guard-only.
+fn user_arg(func: &ItemFn) -> syn::Result<UserArg> {
+    let typed = |arg: &FnArg| match arg {
+        FnArg::Typed(arg) => Some(arg.clone()),
+        FnArg::Receiver(_) => None,
     };
-    for arg in &mut func.sig.inputs {
-        if let FnArg::Typed(arg) = arg {
-            arg.attrs.retain(|a| !is_user_marker(a));
+    let inputs: Vec<PatType> = func.sig.inputs.iter().filter_map(typed).collect();
+    if let Some(marked) = inputs.iter().position(|a| a.attrs.iter().any(is_user_marker)) {
+        return Ok(UserArg::At(marked));
+    }
+    match inputs.iter().position(|a| !is_extractor(a)) {
+        None => Ok(UserArg::None),
+        Some(0) => Ok(UserArg::At(0)),
+        Some(later) => {
+            let (first, user) = (&inputs[0], &inputs[later]);
+            Err(syn::Error::new_spanned(
+                user,
+                format!(
+                    "`#[protected]` takes the first argument as the user, and the first is the \
+                     extractor `{}`: mark the user, `#[user] {}`, or move it first",
+                    crate::attr::display(&first.ty),
+                    crate::attr::display(user),
+                ),
+            ))
         }
     }
-    func.into_token_stream()
 }
 
-/// The argument marked `#[user]`, else the first one.
-fn user_arg_index(func: &ItemFn) -> Option<usize> {
-    let marked = func.sig.inputs.iter().position(
-        |arg| matches!(arg, FnArg::Typed(PatType { attrs, .. }) if attrs.iter().any(is_user_marker)),
-    );
-    marked.or_else(|| (!func.sig.inputs.is_empty()).then_some(0))
+/// An argument that reads as an axum extractor: a known extractor type, or a destructuring
+/// pattern (`Path(id)`, `State(db)`), which a user argument never is.
+fn is_extractor(arg: &PatType) -> bool {
+    if matches!(&*arg.pat, Pat::TupleStruct(_) | Pat::Struct(_)) {
+        return true;
+    }
+    let ty = match &*arg.ty {
+        Type::Reference(r) => &*r.elem,
+        ty => ty,
+    };
+    let Type::Path(p) = ty else { return false };
+    let last = p.path.segments.last().map(|s| s.ident.to_string());
+    let last = last.as_deref().unwrap_or_default();
+    if last == "Option" {
+        // `Option<Query<T>>`: an extractor; `Option<User>`: the user.
+        return option_inner(ty).is_some_and(is_extractor_type);
+    }
+    EXTRACTORS.contains(&last)
+}
+
+fn is_extractor_type(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    p.path
+        .segments
+        .last()
+        .is_some_and(|s| EXTRACTORS.contains(&s.ident.to_string().as_str()))
+}
+
+/// The handler as written, made to stay an axum handler next to the errors: `async`, no
+/// `#[user]` markers, and the user argument wrapped in `MacroFailed`, an extractor for any
+/// state. Without it, every error would bring axum's "`Handler` is not satisfied" at the route.
+/// On an `impl` block, each of its functions gets the same treatment.
+pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+    let rt = Paths::lenient(args).private();
+    match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(mut func)) => {
+            stand_in(&rt, &mut func.sig);
+            func.into_token_stream()
+        }
+        Ok(syn::Item::Impl(mut block)) => {
+            for item in &mut block.items {
+                if let syn::ImplItem::Fn(func) = item {
+                    stand_in(&rt, &mut func.sig);
+                }
+            }
+            block.into_token_stream()
+        }
+        _ => item,
+    }
+}
+
+fn stand_in(rt: &TokenStream, sig: &mut syn::Signature) {
+    sig.asyncness.get_or_insert_with(Default::default);
+    let marked = |arg: &FnArg| matches!(arg, FnArg::Typed(a) if a.attrs.iter().any(is_user_marker));
+    // The marked arguments, else the first that is not an extractor.
+    let users: Vec<usize> = if sig.inputs.iter().any(marked) {
+        (0..sig.inputs.len())
+            .filter(|&i| marked(&sig.inputs[i]))
+            .collect()
+    } else {
+        let first = sig
+            .inputs
+            .iter()
+            .position(|a| matches!(a, FnArg::Typed(a) if !is_extractor(a)));
+        first.into_iter().collect()
+    };
+    for (i, arg) in sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(arg) = arg else { continue };
+        arg.attrs.retain(|a| !is_user_marker(a));
+        if users.contains(&i) {
+            let (pat, ty) = (&arg.pat, &arg.ty);
+            *arg = syn::parse_quote!(#rt::MacroFailed(#pat): #rt::MacroFailed<#ty>);
+        }
+    }
 }
 
 /// The user type: `User` for a required user, the `User` of `Option<User>` for an optional one.

@@ -1,23 +1,25 @@
 //! `#[user_loader]`: implements `UserLoader` and `LoadUser<S>` for the type the function returns.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
 
-use crate::attr::Errors;
+use crate::attr::{CRATE, Errors, parse_args};
+use crate::paths::Paths;
+use crate::placement;
 
 const SHAPE: &str = "async fn load_user(id: &str /*, extra: &State */) -> Option<User>";
 
 pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let func: ItemFn = syn::parse2(item)?;
     let mut errors = Errors::default();
-    if !args.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &args,
-            "`#[user_loader]` takes no arguments: the user type is the one the function returns",
-        ));
-    }
+    // The user type is the one the function returns: `crate = path` is the only argument.
+    let krate = errors.push_result(parse_args(args, "user_loader", &[CRATE], |_, meta| {
+        Err(meta.error(
+            "`#[user_loader]` takes only `crate = path`: the user type is the one the function returns",
+        ))
+    }));
+    let func = placement::function(item, "user_loader", &format!("a free `{SHAPE}`"))?;
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
@@ -51,11 +53,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     };
     errors.finish()?;
-    let (Some(user), Some(id)) = (user, id) else {
+    let (Some(krate), Some(user), Some(id)) = (krate, user, id) else {
         unreachable!("errors were reported above")
     };
 
-    let rt = quote!(::login_runtime::__private);
+    let paths = Paths::new(krate.as_ref());
+    let rt = paths.private();
     let name = &sig.ident;
     let output = match &sig.output {
         ReturnType::Type(_, ty) => ty,
@@ -69,6 +72,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 Type::Reference(r) => (&*r.elem, quote!(&)),
                 ty => (ty, quote!()),
             };
+            let rt = paths.private_at(inner.span());
             quote_spanned! {inner.span()=> #borrow match #rt::parse_subject::<#inner>(__sub) {
                 #rt::Option::Some(id) => id,
                 #rt::Option::None => return #rt::Result::Ok(#rt::Option::None),
@@ -86,7 +90,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ty => (ty, false),
         };
         // The whole bound at the argument's type, so "introduced here" points at it.
-        bounds.push(quote_spanned! {ty.span()=> #ty: ::login_runtime::__private::FromRef<__S> });
+        let rt_at = paths.private_at(ty.span());
+        bounds.push(quote_spanned! {ty.span()=> #ty: #rt_at::LoaderArgument<__S> });
         lets.push(quote! { let #var = <#ty as #rt::FromRef<__S>>::from_ref(__state); });
         call_args.push(if by_ref { quote!(&#var) } else { quote!(#var) });
     }
@@ -94,7 +99,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // One `LoaderOutput` bound, at the return type: an error type that is no `std::error::Error`
     // is reported there, once. (`type Error = <Output as LoaderOutput>::Error` reported it again
     // for the impl, and once more for the conversion.)
-    let into_result = quote_spanned! {output.span()=> ::login_runtime::__private::loader_result(__output) };
+    let rt_at = paths.private_at(output.span());
+    let into_result = quote_spanned! {output.span()=> #rt_at::loader_result::<Self, _>(__output) };
 
     Ok(quote! {
         #func
@@ -121,6 +127,53 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
     })
+}
+
+/// The loader as written, and the impls its expansion would give its user type when that type can
+/// be read off the return type (`Option<User>`, `Result<User, E>`, `User`...), so `#[protected]`
+/// handlers of that type add no "no `#[user_loader]`" error to the loader's one.
+pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+    let Ok(func) = syn::parse2::<ItemFn>(item.clone()) else {
+        return item;
+    };
+    let rt = Paths::lenient(args).private();
+    let user = match &func.sig.output {
+        ReturnType::Type(_, ty) => {
+            let ok = generic_of(ty, "Result").unwrap_or(ty);
+            Some(generic_of(ok, "Option").unwrap_or(ok))
+        }
+        ReturnType::Default => None,
+    };
+    // Not for a method (an `impl` block cannot hold impls), nor for a user type that names the
+    // loader's own type parameters (not in scope here).
+    let generic = |user: &Type| {
+        let text = user.to_token_stream().to_string();
+        let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+        func.sig
+            .generics
+            .type_params()
+            .any(|p| words.contains(&p.ident.to_string().as_str()))
+    };
+    let method = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let impls = user.filter(|user| !method && !generic(user)).map(|user| {
+        quote! {
+            impl #rt::UserLoader for #user {}
+            impl<__S> #rt::LoadUser<__S> for #user {
+                type Error = #rt::BoxError;
+                fn load(
+                    _: &str,
+                    _: &__S,
+                ) -> impl #rt::Future<Output = #rt::Result<#rt::Option<Self>, Self::Error>> + ::core::marker::Send {
+                    async { #rt::macro_failed() }
+                }
+            }
+        }
+    });
+    quote! {
+        #[allow(dead_code)]
+        #func
+        #impls
+    }
 }
 
 /// `Option<User>` or `Result<Option<User>, E>` (any `Result` alias) → `User`.

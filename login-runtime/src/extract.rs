@@ -74,14 +74,17 @@ async fn read_token(
     }
 }
 
-/// Verifies the request's first good token, checks the guard's scopes, loads the user, and asks
-/// the guard whether it is admitted.
-pub(crate) async fn authenticate<S, U, G>(parts: &Parts, state: &S, manager: &LoginManager) -> Outcome<U>
-where
-    U: LoadUser<S>,
-    G: Guard<U>,
-{
-    let mut verified = None;
+/// What the request's tokens say, before any user is loaded.
+enum Verified {
+    Token(TokenRead),
+    Anonymous,
+    /// Only a cookie, on a state-changing request from another site.
+    CrossSite,
+    ReaderFailed,
+}
+
+/// The request's first good token: the header's, else the cookie's (which CSRF may refuse).
+async fn verify(parts: &Parts, manager: &LoginManager) -> Verified {
     let mut cross_site = false;
     // The cookie is parsed only when the header gave no good token.
     for from in [Transport::Header, Transport::Cookie] {
@@ -93,23 +96,33 @@ where
             continue;
         }
         match read_token(manager, token, from).await {
-            Ok(Some(read)) => {
-                verified = Some(read);
-                break;
-            }
+            Ok(Some(read)) => return Verified::Token(read),
             Ok(None) => {}
             Err(error) => {
                 tracing::error!(%error, "token reader failed");
-                return Outcome::LoaderFailed;
+                return Verified::ReaderFailed;
             }
         }
     }
-    let Some(read) = verified else {
-        return if cross_site {
-            Outcome::CrossSite
-        } else {
-            Outcome::Anonymous
-        };
+    if cross_site {
+        Verified::CrossSite
+    } else {
+        Verified::Anonymous
+    }
+}
+
+/// Verifies the request's first good token, checks the guard's scopes, loads the user, and asks
+/// the guard whether it is admitted.
+pub(crate) async fn authenticate<S, U, G>(parts: &Parts, state: &S, manager: &LoginManager) -> Outcome<U>
+where
+    U: LoadUser<S>,
+    G: Guard<U>,
+{
+    let read = match verify(parts, manager).await {
+        Verified::Token(read) => read,
+        Verified::Anonymous => return Outcome::Anonymous,
+        Verified::CrossSite => return Outcome::CrossSite,
+        Verified::ReaderFailed => return Outcome::LoaderFailed,
     };
     if !read.claims().has_scopes(G::SCOPES) {
         return Outcome::Forbidden;
@@ -187,5 +200,122 @@ where
             Outcome::Anonymous | Outcome::Forbidden | Outcome::CrossSite => Ok(None),
             Outcome::LoaderFailed => Err(AuthRejection::LoaderFailed),
         }
+    }
+}
+
+/// A request whose token is valid and grants the scopes of the guard `G`, for a route that needs no
+/// user: `#[protected(scopes("admin"))] async fn purge()` takes it. No user is loaded, so a token
+/// stays good for a deleted account until it expires (or the manager's token reader revokes it);
+/// take the user as an argument to require that the account still exists.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authorized<G = NoGuard> {
+    /// The verified claims of the token.
+    pub claims: Claims,
+    guard: PhantomData<fn() -> G>,
+}
+
+impl<S, G> FromRequestParts<S> for Authorized<G>
+where
+    S: Send + Sync,
+    G: Guard<()>,
+    LoginManager: FromRef<S>,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let manager = LoginManager::from_ref(state);
+        match verify(parts, &manager).await {
+            Verified::Token(read) if read.claims().has_scopes(G::SCOPES) => Ok(Self {
+                claims: read.into_claims(),
+                guard: PhantomData,
+            }),
+            Verified::Token(_) => Err(AuthRejection::Forbidden(manager.forbidden_response())),
+            Verified::Anonymous => {
+                let mut response = G::unauthenticated().unwrap_or_else(|| manager.unauthenticated_response());
+                manager.clear_repeated_cookie(parts, &mut response);
+                Err(AuthRejection::Unauthenticated(response))
+            }
+            Verified::CrossSite => Err(AuthRejection::Forbidden(crate::rejection::cross_site_refused())),
+            Verified::ReaderFailed => Err(AuthRejection::LoaderFailed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Request, StatusCode, header};
+    use axum::response::{IntoResponse, Redirect, Response};
+
+    use super::*;
+    use crate::AccessToken;
+
+    struct Admin;
+    impl Guard<()> for Admin {
+        const SCOPES: &'static [&'static str] = &["admin"];
+    }
+
+    struct ToLogin;
+    impl Guard<()> for ToLogin {
+        fn unauthenticated() -> Option<Response> {
+            Some(Redirect::to("/login").into_response())
+        }
+    }
+
+    fn manager() -> LoginManager {
+        LoginManager::builder().secret([7u8; 32]).build().unwrap()
+    }
+
+    fn parts(token: Option<&str>) -> Parts {
+        let mut request = Request::builder().uri("/purge");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    async fn status<G: Guard<()>>(manager: &LoginManager, token: Option<&str>) -> StatusCode {
+        match Authorized::<G>::from_request_parts(&mut parts(token), manager).await {
+            Ok(_) => StatusCode::OK,
+            Err(rejection) => rejection.into_response().status(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guard_only_route_checks_the_token_and_its_scopes() {
+        let m = manager();
+        let admin = m
+            .create_access_token(AccessToken::new("ann").scopes(["admin"]))
+            .unwrap();
+        let plain = m.create_access_token("bob").unwrap();
+        let (ok, forbidden) = (Some(admin.as_str()), Some(plain.as_str()));
+        assert_eq!(status::<Admin>(&m, ok).await, StatusCode::OK);
+        assert_eq!(status::<Admin>(&m, forbidden).await, StatusCode::FORBIDDEN);
+        assert_eq!(status::<Admin>(&m, None).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status::<Admin>(&m, Some("not.a.token")).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // Another manager's token does not verify.
+        let foreign = LoginManager::builder().secret([8u8; 32]).build().unwrap();
+        let foreign = foreign
+            .create_access_token(AccessToken::new("ann").scopes(["admin"]))
+            .unwrap();
+        assert_eq!(
+            status::<Admin>(&m, Some(&foreign)).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn a_guard_only_route_answers_anonymous_requests_its_own_way() {
+        let m = manager();
+        assert_eq!(status::<ToLogin>(&m, None).await, StatusCode::SEE_OTHER);
+        let token = m.create_access_token("ann").unwrap();
+        let claims = Authorized::<ToLogin>::from_request_parts(&mut parts(Some(&token)), &m)
+            .await
+            .map(|auth| auth.claims.sub)
+            .ok();
+        assert_eq!(claims.as_deref(), Some("ann"));
     }
 }

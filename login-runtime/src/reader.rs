@@ -65,6 +65,11 @@ impl TokenRead {
         &self.claims
     }
 
+    /// The claims, without the user.
+    pub(crate) fn into_claims(self) -> Claims {
+        self.claims
+    }
+
     /// The claims, and the user of type `U` if the reader added one.
     pub(crate) fn into_parts<U: 'static>(self) -> (Claims, Option<U>) {
         let user = self.user.and_then(|user| user.downcast::<U>().ok());

@@ -12,7 +12,7 @@ struct Auth;
     token_url = "/auth/token",
     header = false,
     cookie = "session-token",
-    expiry_secs = 3600,
+    expiry_secs = 60 * 60,
     leeway_secs = 5,
     issuer = "https://auth.example",
     audience = "api",

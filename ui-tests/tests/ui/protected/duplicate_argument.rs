@@ -1,4 +1,6 @@
-use login_runtime::{protected, user_loader};
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected, user_loader};
 
 struct User;
 
@@ -10,4 +12,13 @@ async fn load_user(_id: &str) -> Option<User> {
 #[protected(optional, optional)]
 async fn home(_user: Option<User>) {}
 
-fn main() {}
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/home", get(home))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

@@ -1,5 +1,7 @@
 use axum::extract::Path;
-use login_runtime::{protected, user_loader};
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected, user_loader};
 
 struct User;
 
@@ -11,4 +13,13 @@ async fn load_user(_id: &str) -> Option<User> {
 #[protected]
 async fn item(Path(_id): Path<u32>, _user: User) {}
 
-fn main() {}
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/item", get(item))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

@@ -1,8 +1,19 @@
-use login_runtime::protected;
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected};
 
 struct User;
 
 #[protected]
 async fn me(_user: User) {}
 
-fn main() {}
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/me", get(me))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

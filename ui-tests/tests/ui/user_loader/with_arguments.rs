@@ -1,4 +1,6 @@
-use login_runtime::user_loader;
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected, user_loader};
 
 struct User;
 
@@ -7,4 +9,16 @@ async fn load_user(_id: &str) -> Option<User> {
     None
 }
 
-fn main() {}
+#[protected]
+async fn me(_user: User) {}
+
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/me", get(me))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

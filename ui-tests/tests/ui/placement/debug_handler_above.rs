@@ -1,0 +1,29 @@
+//! `#[debug_handler]` above `#[protected]` checks the handler as written, before `#[protected]`
+//! turns its user into the extractor: write it below (see `pass/debug_handler_below.rs`).
+
+use axum::Router;
+use axum::routing::get;
+use axum::debug_handler;
+use login_runtime::{LoginManager, protected, user_loader};
+
+struct User;
+
+#[user_loader]
+async fn load_user(_id: &str) -> Option<User> {
+    None
+}
+
+#[debug_handler]
+#[protected]
+async fn me(_user: User) {}
+
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/me", get(me))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

@@ -1,0 +1,30 @@
+//! An associated function with a guard: the guard is a type, which an `impl` block cannot hold.
+
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected, user_loader};
+
+struct User;
+
+#[user_loader]
+async fn load_user(_id: &str) -> Option<User> {
+    None
+}
+
+struct Api;
+
+impl Api {
+    #[protected(scopes("admin"))]
+    async fn admin(_user: User) {}
+}
+
+fn main() {
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/admin", get(Api::admin))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}

@@ -1,0 +1,28 @@
+use axum::Router;
+use axum::routing::get;
+use login_runtime::{LoginManager, protected, user_loader};
+
+struct User;
+
+#[user_loader]
+async fn load_user(_id: &str) -> Option<User> {
+    None
+}
+
+#[protected]
+const ADMIN: &str = "admin";
+
+#[protected(scopes("admin"))]
+async fn admin(_user: User) {}
+
+fn main() {
+    let _ = ADMIN;
+    let manager = LoginManager::builder()
+        .secret([7u8; 32])
+        .build()
+        .expect("a valid configuration");
+    let app: Router = Router::new()
+        .route("/admin", get(admin))
+        .with_state(manager);
+    let _service = app.into_make_service();
+}
