@@ -64,7 +64,7 @@ async fn read_token(
     token: &str,
     from: Transport,
 ) -> Result<Option<TokenRead>, BoxError> {
-    match &manager.inner.reader {
+    match manager.reader() {
         Some(reader) => reader.read(manager, token, from).await,
         None => Ok(manager
             .decode(token)
