@@ -11,7 +11,7 @@ use cookie::{Cookie, SameSite};
 
 use crate::cache::mark_no_store;
 use crate::token::now;
-use crate::transport::{CookieLookup, cookie_lookup};
+use crate::transport::CookieLookup;
 
 /// The default cookie name, as in fastapi-login.
 pub const DEFAULT_COOKIE_NAME: &str = "access-token";
@@ -103,7 +103,7 @@ impl CookiePolicy {
         let Some(name) = self.name() else {
             return;
         };
-        if cookie_lookup(&parts.headers, name) != CookieLookup::Repeated {
+        if CookieLookup::find(&parts.headers, name) != CookieLookup::Repeated {
             return;
         }
         tracing::info!(

@@ -85,7 +85,7 @@ where
     let mut cross_site = false;
     // The cookie is parsed only when the header gave no good token.
     for from in [Transport::Header, Transport::Cookie] {
-        let Some(token) = manager.token_in(parts, from) else {
+        let Some(token) = manager.token_in(&parts.headers, from) else {
             continue;
         };
         if from == Transport::Cookie && !manager.csrf_allows(parts) {

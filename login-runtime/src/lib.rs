@@ -61,7 +61,6 @@
 // top (`extract`, `csrf_guard`, `attach`). A module imports only from the layers below its own.
 mod attach;
 mod cache;
-pub mod checks;
 mod codec;
 mod config;
 mod cookie;
@@ -75,7 +74,7 @@ mod manager;
 mod reader;
 mod rejection;
 mod token;
-pub mod transport;
+mod transport;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -101,6 +100,7 @@ pub use rejection::{
 pub use token::{
     AccessToken, AudienceClaim, Claims, MAX_EXP, MAX_TOKEN_LEN, StringClaim, TimedClaims, TokenError,
 };
+pub use transport::CookieLookup;
 
 // The macros' documentation and doctests live here, on the re-exports users see: `login-macros`
 // cannot dev-depend on this crate (a cycle `cargo package` refuses) to run them itself.

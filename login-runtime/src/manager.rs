@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Response;
 use cookie::Cookie;
@@ -124,19 +125,35 @@ impl LoginManager {
     ///
     /// A request may carry both; the extractors try them in this order, so a stale cookie does not
     /// hide a good header. A cookie name the request carries more than once gives no candidate
-    /// (see [`CookieLookup`](crate::transport::CookieLookup)): it may be a tossed one.
+    /// (see [`CookieLookup`](crate::CookieLookup)): it may be a tossed one.
     pub fn tokens_in<'a>(&self, parts: &'a Parts) -> [Option<&'a str>; 2] {
         [
-            self.token_in(parts, Transport::Header),
-            self.token_in(parts, Transport::Cookie),
+            self.token_in(&parts.headers, Transport::Header),
+            self.token_in(&parts.headers, Transport::Cookie),
         ]
     }
 
-    /// The request's token on one transport, if the manager reads that transport.
-    pub(crate) fn token_in<'a>(&self, parts: &'a Parts, from: Transport) -> Option<&'a str> {
+    /// The token of these request headers on one transport, if the manager reads that transport:
+    /// `Authorization: Bearer <token>` (the scheme case-insensitive), or the value of the
+    /// manager's cookie when the request carries it exactly once and it is not empty. The token
+    /// is not verified; a logout route reads the tokens it ends with it.
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, HeaderValue};
+    /// use login_runtime::{LoginManager, Transport};
+    ///
+    /// let manager = LoginManager::builder().secret([7u8; 32]).cookie("t").build()?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", HeaderValue::from_static("bearer eyJ.a.b"));
+    /// headers.insert("cookie", HeaderValue::from_static("t=eyJ.c.d"));
+    /// assert_eq!(manager.token_in(&headers, Transport::Header), Some("eyJ.a.b"));
+    /// assert_eq!(manager.token_in(&headers, Transport::Cookie), Some("eyJ.c.d"));
+    /// # Ok::<(), login_runtime::ConfigError>(())
+    /// ```
+    pub fn token_in<'a>(&self, headers: &'a HeaderMap, from: Transport) -> Option<&'a str> {
         match from {
-            Transport::Header if self.inner.header => bearer_token(&parts.headers),
-            Transport::Cookie => cookie_value(&parts.headers, self.inner.cookie.name()?),
+            Transport::Header if self.inner.header => bearer_token(headers),
+            Transport::Cookie => cookie_value(headers, self.inner.cookie.name()?),
             _ => None,
         }
     }
@@ -326,7 +343,7 @@ impl LoginManager {
     }
 
     /// When the request carries the token cookie more than once (which never authenticates, see
-    /// [`CookieLookup`](crate::transport::CookieLookup)), adds the
+    /// [`CookieLookup`](crate::CookieLookup)), adds the
     /// [`removal_cookies_for`](Self::removal_cookies_for) its path to `response`. A required
     /// user ([`Authenticated`](crate::Authenticated), `#[protected]`) calls it on its
     /// unauthenticated answer (401, or the route's redirect); an optional user yields `None` and
