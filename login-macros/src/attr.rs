@@ -6,7 +6,7 @@ use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 
 /// Parses `args` with `on_arg`, which returns `Ok(false)` for a key it does not know.
-pub fn parse_args(
+pub(crate) fn parse_args(
     args: TokenStream,
     macro_name: &str,
     valid: &[&str],
@@ -69,21 +69,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Merges errors so they are all shown at once.
 #[derive(Default)]
-pub struct Errors(Option<syn::Error>);
+pub(crate) struct Errors(Option<syn::Error>);
 
 impl Errors {
-    pub fn push(&mut self, err: syn::Error) {
+    pub(crate) fn push(&mut self, err: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(err),
             None => self.0 = Some(err),
         }
     }
 
-    pub fn push_result<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+    pub(crate) fn push_result<T>(&mut self, result: syn::Result<T>) -> Option<T> {
         result.map_err(|e| self.push(e)).ok()
     }
 
-    pub fn finish(self) -> syn::Result<()> {
+    pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
 }

@@ -307,7 +307,7 @@ fn check_rest(c: &Config, item: &ItemStruct, mut errors: crate::attr::Errors) ->
     errors.finish()
 }
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemStruct = syn::parse2(item)?;
     let config = parse(args)?;
     check(&config, &item)?;

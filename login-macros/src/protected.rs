@@ -105,7 +105,7 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
     Ok(out)
 }
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let args = errors.push_result(parse(args));
     let mut func: ItemFn = syn::parse2(item)?;
@@ -240,7 +240,7 @@ fn is_user_marker(attr: &syn::Attribute) -> bool {
 
 /// The handler as written minus its `#[user]` markers, emitted beside the errors: left in, each
 /// marker would add "cannot find attribute `user`".
-pub fn fallback(item: TokenStream) -> TokenStream {
+pub(crate) fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut func) = syn::parse2::<ItemFn>(item.clone()) else {
         return item;
     };

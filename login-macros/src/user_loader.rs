@@ -9,7 +9,7 @@ use crate::attr::Errors;
 
 const SHAPE: &str = "async fn load_user(id: &str /*, extra: &State */) -> Option<User>";
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let mut errors = Errors::default();
     if !args.is_empty() {

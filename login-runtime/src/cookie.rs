@@ -118,7 +118,7 @@ impl CookiePolicy {
 
 /// How many path levels below `/` a repeated cookie is cleared at (each level is two
 /// `Set-Cookie` headers: with and without the trailing slash).
-pub const MAX_CLEARED_LEVELS: usize = 8;
+pub(crate) const MAX_CLEARED_LEVELS: usize = 8;
 
 /// `/`, then every `/a`, `/a/`, `/a/b`, … prefix of `path` up to [`MAX_CLEARED_LEVELS`] levels;
 /// `/` alone for a path that is not plain visible ASCII without `;` and `,`.
