@@ -1,13 +1,13 @@
 //! Header parsing: the first line of the input is an `Authorization` value, each further line a
-//! `Cookie` header; `bearer_token`, `cookie_value` and `LoginManager::tokens_in` must never panic
-//! and must return non-empty, trimmed slices of the headers they read.
+//! `Cookie` header; `LoginManager::token_in`, `CookieLookup` and `LoginManager::tokens_in` must
+//! never panic and must return non-empty, trimmed slices of the headers they read.
 #![no_main]
 
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;
 use login_fuzz::{COOKIE as COOKIE_NAME, borrowed_from, both, cookie_only, plain, split_lines};
-use login_runtime::transport::{bearer_token, cookie_value};
+use login_runtime::{CookieLookup, Transport};
 
 fuzz_target!(|data: &[u8]| {
     let (auth, cookies) = split_lines(data);
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         request = request.header(COOKIE, value);
     }
 
-    let bearer = bearer_token(&headers);
+    let bearer = plain().token_in(&headers, Transport::Header);
     if let Some(token) = bearer {
         let value = headers.get(AUTHORIZATION).expect("a token comes from the header");
         assert!(!token.is_empty());
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|(name, _)| name.trim());
     let mut cookie = None;
     for name in [Some(COOKIE_NAME), fuzzed_name].into_iter().flatten() {
-        let found = cookie_value(&headers, name);
+        let found = CookieLookup::find(&headers, name).value();
         if let Some(value) = found {
             assert!(!value.is_empty());
             assert!(

@@ -6,11 +6,11 @@ use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 
 /// The argument every macro takes: `crate = path::to::login_runtime`.
-pub const CRATE: &str = "crate = path::to::login_runtime";
+pub(crate) const CRATE: &str = "crate = path::to::login_runtime";
 
 /// Parses `args` with `on_arg`, which returns `Ok(false)` for a key it does not know. `crate = path`
 /// is handled here for every macro; its path is returned.
-pub fn parse_args(
+pub(crate) fn parse_args(
     args: TokenStream,
     macro_name: &str,
     valid: &[&str],
@@ -90,7 +90,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Tokens as a person writes them, for messages: `Path<u32>`, not `Path < u32 >`.
-pub fn display(tokens: &impl quote::ToTokens) -> String {
+pub(crate) fn display(tokens: &impl quote::ToTokens) -> String {
     let mut text = tokens.to_token_stream().to_string();
     for (from, to) in [
         (" :: ", "::"),
@@ -115,21 +115,21 @@ pub fn display(tokens: &impl quote::ToTokens) -> String {
 
 /// Merges errors so they are all shown at once.
 #[derive(Default)]
-pub struct Errors(Option<syn::Error>);
+pub(crate) struct Errors(Option<syn::Error>);
 
 impl Errors {
-    pub fn push(&mut self, err: syn::Error) {
+    pub(crate) fn push(&mut self, err: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(err),
             None => self.0 = Some(err),
         }
     }
 
-    pub fn push_result<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+    pub(crate) fn push_result<T>(&mut self, result: syn::Result<T>) -> Option<T> {
         result.map_err(|e| self.push(e)).ok()
     }
 
-    pub fn finish(self) -> syn::Result<()> {
+    pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
 }

@@ -362,7 +362,7 @@ fn check_rest(c: &Config, item: &ItemStruct, mut errors: crate::attr::Errors) ->
 
 const SHAPE: &str = "a unit struct, as in `struct Auth;`";
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item = placement::structure(item, "login_config", SHAPE)?;
     let config = parse(args)?;
     check(&config, &item)?;
@@ -445,7 +445,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
 /// The struct as written with the `builder()` and `manager()` the expansion gives it, so code that
 /// calls them adds no "no function `manager` found" error to the configuration's one.
-pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
     let Ok(item) = syn::parse2::<ItemStruct>(item.clone()) else {
         return item;
     };

@@ -6,20 +6,20 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 
 /// Where the runtime is, as the macro's arguments say.
-pub struct Paths {
+pub(crate) struct Paths {
     root: TokenStream,
 }
 
 impl Paths {
     /// `::login_runtime`, or `krate` when the attribute says `crate = krate`.
-    pub fn new(krate: Option<&syn::Path>) -> Self {
+    pub(crate) fn new(krate: Option<&syn::Path>) -> Self {
         let root = krate.map_or_else(|| quote!(::login_runtime), ToTokens::to_token_stream);
         Self { root }
     }
 
     /// The same, read from arguments that may not parse: the stand-ins emitted beside an error
     /// use it, so a wrong argument elsewhere does not also break the paths.
-    pub fn lenient(args: &TokenStream) -> Self {
+    pub(crate) fn lenient(args: &TokenStream) -> Self {
         let tokens: Vec<TokenTree> = args.clone().into_iter().collect();
         let at_crate = |i: usize| {
             matches!(&tokens[i], TokenTree::Ident(id) if id == "crate")
@@ -38,7 +38,7 @@ impl Paths {
     }
 
     /// `<root>::__private`, the runtime's hidden module of everything expansions call.
-    pub fn private(&self) -> TokenStream {
+    pub(crate) fn private(&self) -> TokenStream {
         let root = &self.root;
         quote!(#root::__private)
     }
@@ -46,7 +46,7 @@ impl Paths {
     /// The same path with every token at `span`, for code inside `quote_spanned!`: rustc then
     /// points at the user's token for an error in it (a bound "introduced here"), and reports
     /// errors that share the span once.
-    pub fn private_at(&self, span: Span) -> TokenStream {
+    pub(crate) fn private_at(&self, span: Span) -> TokenStream {
         respan(self.private(), span)
     }
 }

@@ -5,7 +5,7 @@ use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ItemStruct};
 
 /// The item as a function with a body, or one error saying where `#[name]` goes (`shape`).
-pub fn function(item: TokenStream, name: &str, shape: &str) -> syn::Result<ItemFn> {
+pub(crate) fn function(item: TokenStream, name: &str, shape: &str) -> syn::Result<ItemFn> {
     match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => Ok(func),
         Ok(Item::Verbatim(_)) | Err(_) => match syn::parse2::<syn::TraitItemFn>(item.clone()) {
@@ -20,7 +20,7 @@ pub fn function(item: TokenStream, name: &str, shape: &str) -> syn::Result<ItemF
 }
 
 /// The item as a struct, or one error saying where `#[name]` goes (`shape`).
-pub fn structure(item: TokenStream, name: &str, shape: &str) -> syn::Result<ItemStruct> {
+pub(crate) fn structure(item: TokenStream, name: &str, shape: &str) -> syn::Result<ItemStruct> {
     match syn::parse2::<Item>(item)? {
         Item::Struct(s) => Ok(s),
         other => Err(misplaced(&other, name, shape)),

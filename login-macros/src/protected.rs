@@ -202,7 +202,7 @@ enum UserArg {
     None,
 }
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let args = errors.push_result(parse(args));
     let mut func = placement::function(item, "protected", SHAPE)?;
@@ -451,7 +451,7 @@ fn is_extractor_type(ty: &Type) -> bool {
 /// `#[user]` markers, and the user argument wrapped in `MacroFailed`, an extractor for any
 /// state. Without it, every error would bring axum's "`Handler` is not satisfied" at the route.
 /// On an `impl` block, each of its functions gets the same treatment.
-pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
     let rt = Paths::lenient(args).private();
     match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(mut func)) => {

@@ -11,7 +11,7 @@ use crate::placement;
 
 const SHAPE: &str = "async fn load_user(id: &str /*, extra: &State */) -> Option<User>";
 
-pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     // The user type is the one the function returns: `crate = path` is the only argument.
     let krate = errors.push_result(parse_args(args, "user_loader", &[CRATE], |_, meta| {
@@ -132,7 +132,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 /// The loader as written, and the impls its expansion would give its user type when that type can
 /// be read off the return type (`Option<User>`, `Result<User, E>`, `User`...), so `#[protected]`
 /// handlers of that type add no "no `#[user_loader]`" error to the loader's one.
-pub fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
     let Ok(func) = syn::parse2::<ItemFn>(item.clone()) else {
         return item;
     };

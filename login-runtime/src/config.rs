@@ -6,21 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use login_checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
 
-use crate::checks::{check_cookie_name, check_cookie_prefix, check_leeway, check_secret, check_token_url};
-use crate::keys::KeySet;
-use crate::manager::{Inner, LoginManager, ResponseFn};
-use crate::reader::TokenReader;
-
-/// The default cookie name, as in fastapi-login.
-pub const DEFAULT_COOKIE_NAME: &str = "access-token";
+use crate::codec::{Codec, Keys, Rules};
+use crate::cookie::CookiePolicy;
+use crate::csrf::CsrfPolicy;
+use crate::keys::{KeySet, KeySetError};
+use crate::manager::{LoginManager, ManagerParts, TokenReader};
+use crate::rejection::{ResponseFn, Responses};
+use crate::token::MAX_TOKEN_LEN;
 
 /// The default token lifetime: 15 minutes, as in fastapi-login.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 
 /// The largest clock skew accepted as [`leeway`](LoginManagerBuilder::leeway): 10 minutes.
-pub const MAX_LEEWAY: Duration = Duration::from_secs(crate::checks::MAX_LEEWAY_SECS);
+pub const MAX_LEEWAY: Duration = Duration::from_secs(login_checks::MAX_LEEWAY_SECS);
 
 /// A configuration that cannot make a working [`LoginManager`].
 ///
@@ -135,12 +136,19 @@ impl Default for LoginManagerBuilder {
             secure_cookies: true,
             csrf_check: true,
             csrf_trusted: Vec::new(),
-            max_token_len: crate::token::MAX_TOKEN_LEN,
+            max_token_len: MAX_TOKEN_LEN,
             max_lifetime: None,
             unauthenticated: None,
             forbidden: None,
             reader: None,
         }
+    }
+}
+
+impl LoginManager {
+    /// A builder with fastapi-login's defaults: header transport, no cookie, HS256, 15 minutes.
+    pub fn builder() -> LoginManagerBuilder {
+        LoginManagerBuilder::default()
     }
 }
 
@@ -236,7 +244,7 @@ impl LoginManagerBuilder {
     }
 
     /// Also read the token from this cookie (fastapi-login's `use_cookie`; its default name is
-    /// [`DEFAULT_COOKIE_NAME`]).
+    /// [`DEFAULT_COOKIE_NAME`](crate::DEFAULT_COOKIE_NAME)).
     ///
     /// A name starting with `__Host-` (`__Host-access-token`) is the recommended setting in
     /// production: browsers then keep the cookie only when it is `Secure`, has `Path=/` and no
@@ -396,68 +404,46 @@ impl LoginManagerBuilder {
                 "is shorter than `expiry`: the manager would refuse its own tokens",
             ));
         }
-        let trusted = (self.csrf_trusted.iter())
-            .map(|o| crate::csrf::parse_origin(o))
-            .collect::<Result<Vec<_>, _>>()
+        let csrf = CsrfPolicy::new(self.csrf_check, &self.csrf_trusted)
             .map_err(|p| ConfigError::new("csrf_trusted_origin", p))?;
-        let key_set = self.read_key_set()?;
-        if key_set.is_some() && self.algorithm_set {
-            return Err(ConfigError::new(
-                "algorithm",
-                "with a key set each key's type sets its algorithm (Ed25519: EdDSA, P-256: ES256, \
-                 RSA: RS256): drop `algorithm(..)`",
-            ));
-        }
-        let (encoding_key, decoding_key, algorithm) = match &key_set {
-            Some(set) => {
-                let first = set.signing();
-                (first.encoding.clone(), first.decoding.clone(), first.algorithm)
+        let keys = match self.read_key_set()? {
+            Some(_) if self.algorithm_set => {
+                return Err(ConfigError::new(
+                    "algorithm",
+                    "with a key set each key's type sets its algorithm (Ed25519: EdDSA, P-256: ES256, \
+                     RSA: RS256): drop `algorithm(..)`",
+                ));
             }
+            Some(set) => Keys::Set(set),
             None => {
-                let (encoding_key, decoding_key) = self.keys()?;
-                (encoding_key, decoding_key, self.algorithm)
+                let (encoding, decoding) = self.keys()?;
+                Keys::Single {
+                    encoding,
+                    decoding,
+                    algorithm: self.algorithm,
+                }
             }
         };
-
-        let mut validation = Validation::new(algorithm);
-        let mut required = vec!["exp", "sub"];
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway.as_secs();
-        if let Some(iss) = &self.issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        // With no audience configured, jsonwebtoken refuses every token that carries an `aud`.
-        if let Some(aud) = &self.audience {
-            validation.set_audience(&[aud]);
-            required.push("aud");
-        }
-        validation.set_required_spec_claims(&required);
-
-        Ok(LoginManager::from_inner(Arc::new(Inner {
-            encoding_key,
-            decoding_key,
-            algorithm,
-            key_set,
-            validation,
-            token_url: self.token_url,
-            header: self.header,
-            cookie: self.cookie,
+        let rules = Rules {
             expiry: self.expiry,
             leeway: self.leeway.as_secs(),
             issuer: self.issuer,
             audience: self.audience,
-            secure_cookies: self.secure_cookies,
-            csrf: crate::csrf::CsrfPolicy {
-                enabled: self.csrf_check,
-                trusted,
-            },
             max_token_len: self.max_token_len,
             max_lifetime: self.max_lifetime.map(|max| max.as_secs()),
-            unauthenticated: self.unauthenticated,
-            forbidden: self.forbidden,
+        };
+        Ok(LoginManager::from_parts(ManagerParts {
+            codec: Codec::new(keys, rules),
+            token_url: self.token_url,
+            header: self.header,
+            cookie: CookiePolicy::new(self.cookie, self.secure_cookies),
+            csrf,
+            responses: Responses {
+                unauthenticated: self.unauthenticated,
+                forbidden: self.forbidden,
+            },
             reader: self.reader,
-        })))
+        }))
     }
 
     fn keys(&self) -> Result<(EncodingKey, DecodingKey), ConfigError> {
@@ -502,7 +488,7 @@ impl LoginManagerBuilder {
 
     /// The key set, when one is configured (read from its files or variable now).
     fn read_key_set(&self) -> Result<Option<KeySet>, ConfigError> {
-        let err = |e: crate::keys::KeySetError| ConfigError::new("private_keys", e.to_string());
+        let err = |e: KeySetError| ConfigError::new("private_keys", e.to_string());
         match &self.key {
             KeySource::KeySet(set) => Ok(Some(set.clone())),
             KeySource::KeyFiles(paths) => KeySet::from_pem_files(paths).map(Some).map_err(err),

@@ -1,4 +1,7 @@
-//! Writing and clearing the token cookie, with the `cookie` crate's types.
+//! The token cookie: how it is written and cleared ([`CookiePolicy`]), with the `cookie` crate's
+//! types. [`LoginManager`](crate::LoginManager)'s cookie methods hand their work to it.
+
+use std::time::Duration;
 
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
@@ -6,35 +9,50 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use cookie::{Cookie, SameSite};
 
-use crate::config::DEFAULT_COOKIE_NAME;
-use crate::manager::LoginManager;
+use crate::cache::mark_no_store;
+use crate::token::now;
+use crate::transport::CookieLookup;
 
-impl LoginManager {
-    /// The cookie that carries `token`: HttpOnly, SameSite=Lax, Path=/, Secure (unless turned off
-    /// with [`secure_cookies(false)`](crate::LoginManagerBuilder::secure_cookies)), Max-Age equal to
-    /// the token's remaining lifetime (read from its `exp`; the manager's expiry for a string that
-    /// is not a token). Named after the manager's cookie, or `access-token`.
-    ///
-    /// Works with `axum_extra::extract::CookieJar::add` too.
-    ///
-    /// ```
-    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build().unwrap();
-    /// let cookie = manager.token_cookie("eyJ…".to_owned());
-    /// let text = cookie.to_string();
-    /// assert!(text.starts_with("access-token=eyJ…"));
-    /// assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Max-Age=900"));
-    /// ```
-    pub fn token_cookie(&self, token: String) -> Cookie<'static> {
-        let lifetime = remaining_lifetime(&token).unwrap_or(self.inner.expiry.as_secs());
+/// The default cookie name, as in fastapi-login.
+pub const DEFAULT_COOKIE_NAME: &str = "access-token";
+
+/// A manager's cookie: its name (when the cookie transport is on) and its `Secure` flag.
+#[derive(Debug, Clone)]
+pub(crate) struct CookiePolicy {
+    name: Option<String>,
+    secure: bool,
+}
+
+impl CookiePolicy {
+    /// The policy of a cookie of this name (`None`: the cookie transport is off, and cookies are
+    /// written under [`DEFAULT_COOKIE_NAME`]); the builder has checked the name.
+    pub(crate) fn new(name: Option<String>, secure: bool) -> Self {
+        Self { name, secure }
+    }
+
+    /// The cookie tokens are read from, if the cookie transport is on.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether cookies are written with `Secure`.
+    pub(crate) fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The cookie that carries `token`, its Max-Age the token's remaining lifetime, or `lifetime`
+    /// for a value that is not a token.
+    pub(crate) fn token_cookie(&self, token: String, lifetime: Duration) -> Cookie<'static> {
+        let lifetime = remaining_lifetime(&token).unwrap_or(lifetime.as_secs());
         self.cookie_with_lifetime(token, lifetime)
     }
 
     fn cookie_with_lifetime(&self, value: String, seconds: u64) -> Cookie<'static> {
-        Cookie::build((self.cookie_name_or_default().to_owned(), value))
+        Cookie::build((self.name_or_default().to_owned(), value))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(self.inner.secure_cookies)
+            .secure(self.secure)
             .max_age(cookie::time::Duration::seconds(
                 i64::try_from(seconds).unwrap_or(i64::MAX),
             ))
@@ -42,51 +60,31 @@ impl LoginManager {
     }
 
     /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).
-    pub fn removal_cookie(&self) -> Cookie<'static> {
+    pub(crate) fn removal_cookie(&self) -> Cookie<'static> {
         let mut cookie = self.cookie_with_lifetime(String::new(), 0);
         cookie.make_removal();
         cookie
     }
 
-    /// Adds the token cookie to a response (fastapi-login's `set_cookie`), and marks the
-    /// response `Cache-Control: no-store` ([`no_store`](crate::no_store)): it carries a token.
-    pub fn set_cookie(&self, response: &mut Response, token: String) {
-        append(response, &self.token_cookie(token));
-        crate::cache::mark_no_store(response);
+    /// Adds the token cookie to a response and marks it `Cache-Control: no-store`.
+    pub(crate) fn set_cookie(&self, response: &mut Response, token: String, lifetime: Duration) {
+        append(response, &self.token_cookie(token, lifetime));
+        mark_no_store(response);
     }
 
-    /// Adds the removal cookie to a response (logout).
-    pub fn clear_cookie(&self, response: &mut Response) {
+    /// Adds the removal cookie to a response.
+    pub(crate) fn clear_cookie(&self, response: &mut Response) {
         append(response, &self.removal_cookie());
     }
 
-    fn cookie_name_or_default(&self) -> &str {
-        self.inner.cookie.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
+    fn name_or_default(&self) -> &str {
+        self.name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
     }
 
-    /// Removal cookies for the token cookie at `Path=/` and at each ancestor path of
-    /// `request_path` (`/users/me`: `/`, `/users`, `/users/`, `/users/me`), the paths a cookie
-    /// that the browser sends with this request can have. A cookie tossed by a page of another
-    /// port or of a sibling subdomain usually carries a narrower path than the real one, so that
-    /// the browser sends it first.
-    ///
-    /// At most 8 levels below `/` are cleared (deeper tossed cookies are
-    /// still never used, only not removed), and a path with characters that cannot stand in a
-    /// `Path` attribute gets `/` only. A `__Host-` cookie can only have `Path=/`, so that is the
-    /// one path it gets. What cannot be cleared from here: a cookie set with `Domain=` by a
-    /// sibling subdomain (a removal must name the same domain).
-    ///
-    /// ```
-    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).cookie("t").build().unwrap();
-    /// let paths: Vec<String> = manager
-    ///     .removal_cookies_for("/users/me")
-    ///     .iter()
-    ///     .map(|c| c.path().unwrap().to_owned())
-    ///     .collect();
-    /// assert_eq!(paths, ["/", "/users", "/users/", "/users/me"]);
-    /// ```
-    pub fn removal_cookies_for(&self, request_path: &str) -> Vec<Cookie<'static>> {
-        let paths = if crate::checks::cookie_prefix(self.cookie_name_or_default()) == Some("__Host-") {
+    /// Removal cookies at `/` and at each ancestor path of `request_path`; `/` alone for a
+    /// `__Host-` cookie.
+    pub(crate) fn removal_cookies_for(&self, request_path: &str) -> Vec<Cookie<'static>> {
+        let paths = if login_checks::cookie_prefix(self.name_or_default()) == Some("__Host-") {
             vec!["/"]
         } else {
             ancestor_paths(request_path)
@@ -100,17 +98,12 @@ impl LoginManager {
             .collect()
     }
 
-    /// When the request carries the token cookie more than once (which never authenticates, see
-    /// [`CookieLookup`](crate::transport::CookieLookup)), adds the
-    /// [`removal_cookies_for`](Self::removal_cookies_for) its path to `response`. A required
-    /// user ([`Authenticated`](crate::Authenticated), `#[protected]`) calls it on its
-    /// unauthenticated answer (401, or the route's redirect); an optional user yields `None` and
-    /// lets the handler answer, so call it there yourself if that answer should clear them too.
-    pub fn clear_repeated_cookie(&self, parts: &Parts, response: &mut Response) {
-        let Some(name) = self.inner.cookie.as_deref() else {
+    /// Adds the removal cookies for the request's path when it carries the cookie more than once.
+    pub(crate) fn clear_repeated_cookie(&self, parts: &Parts, response: &mut Response) {
+        let Some(name) = self.name() else {
             return;
         };
-        if crate::transport::cookie_lookup(&parts.headers, name) != crate::transport::CookieLookup::Repeated {
+        if CookieLookup::find(&parts.headers, name) != CookieLookup::Repeated {
             return;
         }
         tracing::info!(
@@ -125,7 +118,7 @@ impl LoginManager {
 
 /// How many path levels below `/` a repeated cookie is cleared at (each level is two
 /// `Set-Cookie` headers: with and without the trailing slash).
-pub const MAX_CLEARED_LEVELS: usize = 8;
+pub(crate) const MAX_CLEARED_LEVELS: usize = 8;
 
 /// `/`, then every `/a`, `/a/`, `/a/b`, … prefix of `path` up to [`MAX_CLEARED_LEVELS`] levels;
 /// `/` alone for a path that is not plain visible ASCII without `;` and `,`.
@@ -159,7 +152,7 @@ fn remaining_lifetime(token: &str) -> Option<u64> {
     let exp = jsonwebtoken::dangerous::insecure_decode_claims::<Exp>(token)
         .ok()?
         .exp;
-    Some(exp.saturating_sub(crate::token::now()))
+    Some(exp.saturating_sub(now()))
 }
 
 fn append(response: &mut Response, cookie: &Cookie<'_>) {

@@ -18,64 +18,15 @@
 //! it off (only for a cookie that other protection covers, such as a `SameSite=Strict` cookie on a
 //! site with no subdomains you do not control).
 
-use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, Method, request::Parts};
-use axum::response::Response;
 
-use crate::manager::LoginManager;
-
-/// An extractor that refuses (403, [`cross_site_refused`](crate::cross_site_refused)) a
-/// state-changing request a browser sent from another site, by the rules of
-/// [`LoginManager::csrf_allows`]. The auth extractors apply them to cookie-authenticated requests
-/// already; put this on routes that set the cookie without being authenticated — a cookie login
-/// form, against login CSRF (a forged form logging the victim into the attacker's account).
-///
-/// ```
-/// use axum::{Router, routing::post};
-/// use login_runtime::{CsrfGuard, LoginManager};
-///
-/// async fn cookie_login(_: CsrfGuard /* , Form(form): Form<…> */) -> &'static str {
-///     "checked"
-/// }
-///
-/// let manager = LoginManager::builder().secret([7u8; 32]).cookie("access-token").build().unwrap();
-/// let app: Router = Router::new().route("/auth/cookie", post(cookie_login)).with_state(manager);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct CsrfGuard;
-
-impl<S> FromRequestParts<S> for CsrfGuard
-where
-    S: Send + Sync,
-    LoginManager: FromRef<S>,
-{
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        if LoginManager::from_ref(state).csrf_allows(parts) {
-            Ok(Self)
-        } else {
-            Err(crate::rejection::cross_site_refused())
-        }
-    }
-}
-
-/// The CSRF settings of a manager.
+/// The CSRF settings of a manager, and the rule above.
 #[derive(Debug, Clone)]
 pub(crate) struct CsrfPolicy {
-    pub(crate) enabled: bool,
+    enabled: bool,
     /// Lower-cased `scheme://host[:port]` origins allowed besides the request's own host.
-    pub(crate) trusted: Vec<String>,
-}
-
-impl Default for CsrfPolicy {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            trusted: Vec::new(),
-        }
-    }
+    trusted: Vec<String>,
 }
 
 /// Methods that must not change state (RFC 9110 §9.2.1), so need no check.
@@ -87,6 +38,15 @@ fn is_safe(method: &Method) -> bool {
 }
 
 impl CsrfPolicy {
+    /// The policy, on or off, trusting these origins besides the request's own host; the error
+    /// says which origin is not `scheme://host[:port]`.
+    pub(crate) fn new(enabled: bool, trusted: &[String]) -> Result<Self, String> {
+        let trusted = (trusted.iter())
+            .map(|o| parse_origin(o))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { enabled, trusted })
+    }
+
     /// Whether the request's cookie may authenticate it.
     pub(crate) fn allows(&self, parts: &Parts) -> bool {
         if !self.enabled || is_safe(&parts.method) {
@@ -143,7 +103,7 @@ fn same_host(origin: &str, parts: &Parts) -> bool {
 }
 
 /// Checks and normalises a trusted origin: `scheme://host[:port]`, no path.
-pub(crate) fn parse_origin(origin: &str) -> Result<String, String> {
+fn parse_origin(origin: &str) -> Result<String, String> {
     let problem =
         || format!("`{origin}` is not an origin like `https://app.example.com` or `http://localhost:3000`");
     let (scheme, authority) = origin.split_once("://").ok_or_else(problem)?;

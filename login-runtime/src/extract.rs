@@ -64,7 +64,7 @@ async fn read_token(
     token: &str,
     from: Transport,
 ) -> Result<Option<TokenRead>, BoxError> {
-    match &manager.inner.reader {
+    match manager.reader() {
         Some(reader) => reader.read(manager, token, from).await,
         None => Ok(manager
             .decode(token)
@@ -88,7 +88,7 @@ async fn verify(parts: &Parts, manager: &LoginManager) -> Verified {
     let mut cross_site = false;
     // The cookie is parsed only when the header gave no good token.
     for from in [Transport::Header, Transport::Cookie] {
-        let Some(token) = manager.token_in(parts, from) else {
+        let Some(token) = manager.token_in(&parts.headers, from) else {
             continue;
         };
         if from == Transport::Cookie && !manager.csrf_allows(parts) {

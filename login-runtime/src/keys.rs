@@ -464,7 +464,7 @@ mod tests {
             .encode_claims(&serde_json::json!({"sub": "ann", "exp": exp, "aud": "other"}))
             .unwrap();
         let validation = {
-            let mut v = m.inner.validation.clone();
+            let mut v = m.validation().clone();
             v.set_audience(&["other"]);
             v
         };

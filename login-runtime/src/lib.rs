@@ -55,12 +55,17 @@
 // docs.rs (nightly, `--cfg docsrs`): badge each feature-gated item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The layers, from the bottom: what a request carries (`transport`, `reader`'s types), the
+// token shapes (`token`) and keys (`keys`), the manager's parts (`codec`, `cookie`, `csrf`,
+// `rejection`, `cache`), the manager (`manager`), its builder (`config`), and the extractors on
+// top (`extract`, `csrf_guard`, `attach`). A module imports only from the layers below its own.
 mod attach;
 mod cache;
-pub mod checks;
+mod codec;
 mod config;
 mod cookie;
 mod csrf;
+mod csrf_guard;
 mod extract;
 mod guard;
 mod keys;
@@ -69,24 +74,25 @@ mod manager;
 mod reader;
 mod rejection;
 mod token;
-pub mod transport;
+mod transport;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use crate::cookie::DEFAULT_COOKIE_NAME;
 pub use attach::attach_user;
 pub use cache::no_store;
-pub use config::{ConfigError, DEFAULT_COOKIE_NAME, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
-pub use csrf::CsrfGuard;
+pub use config::{ConfigError, DEFAULT_EXPIRY, LoginManagerBuilder, MAX_LEEWAY};
+pub use csrf_guard::CsrfGuard;
 pub use extract::Authenticated;
 pub use guard::{AccountStatus, Admission, Guard, NoGuard, Requirements};
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{KeySet, KeySetError, MIN_RSA_BITS};
 pub use loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
-pub use manager::LoginManager;
-pub use reader::{ReadFuture, TokenRead, TokenReader, Transport};
+pub use manager::{LoginManager, TokenReader};
+pub use reader::{ReadFuture, TokenRead, Transport};
 pub use rejection::{
     AuthRejection, CROSS_SITE_REFUSED, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, cross_site_refused,
     insufficient_scope, invalid_credentials,
@@ -94,6 +100,7 @@ pub use rejection::{
 pub use token::{
     AccessToken, AudienceClaim, Claims, MAX_EXP, MAX_TOKEN_LEN, StringClaim, TimedClaims, TokenError,
 };
+pub use transport::CookieLookup;
 
 // The macros' documentation and doctests live here, on the re-exports users see: `login-macros`
 // cannot dev-depend on this crate (a cycle `cargo package` refuses) to run them itself.

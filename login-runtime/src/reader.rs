@@ -1,13 +1,12 @@
-//! [`TokenReader`]: an asynchronous say over which tokens are good, for revocation lists and for
-//! opaque (database or Redis) tokens.
+//! What a [`TokenReader`](crate::TokenReader) (an asynchronous say over which tokens are good, for
+//! revocation lists and for opaque database or Redis tokens) is given and gives back: where the
+//! token came from, and the token it accepted.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
-use std::any::Any;
-
 use crate::loader::BoxError;
-use crate::manager::LoginManager;
 use crate::token::Claims;
 
 /// Where a request's token came from.
@@ -19,7 +18,8 @@ pub enum Transport {
     Cookie,
 }
 
-/// A token a [`TokenReader`] accepted: its claims and, optionally, the user of its subject.
+/// A token a [`TokenReader`](crate::TokenReader) accepted: its claims and, optionally, the user of
+/// its subject.
 ///
 /// ```
 /// use login_runtime::{Claims, TokenRead};
@@ -77,28 +77,5 @@ impl TokenRead {
     }
 }
 
-/// What [`TokenReader::read`] returns.
+/// What [`TokenReader::read`](crate::TokenReader::read) returns.
 pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<TokenRead>, BoxError>> + Send + 'a>>;
-
-/// Reads a token instead of the manager's own JWT check, when set with
-/// [`LoginManagerBuilder::token_reader`](crate::LoginManagerBuilder::token_reader): `Ok(None)`
-/// refuses the token (the next candidate is tried, then 401); `Err` answers 500, like a failing
-/// loader. A reader that accepts JWTs should start with [`LoginManager::decode`].
-///
-/// ```
-/// use login_runtime::{LoginManager, ReadFuture, TokenReader, Transport};
-///
-/// /// Accepts JWTs from the header only.
-/// struct HeaderOnly;
-///
-/// impl TokenReader for HeaderOnly {
-///     fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a> {
-///         let claims = (from == Transport::Header).then(|| manager.decode(token).ok()).flatten();
-///         Box::pin(async move { Ok(claims.map(Into::into)) })
-///     }
-/// }
-/// ```
-pub trait TokenReader: Send + Sync + 'static {
-    /// The claims of `token`, if it is good.
-    fn read<'a>(&'a self, manager: &'a LoginManager, token: &'a str, from: Transport) -> ReadFuture<'a>;
-}

@@ -84,3 +84,27 @@ pub fn cross_site_refused() -> Response {
     )
         .into_response()
 }
+
+/// A response made on demand: a manager's own answer to unauthenticated or forbidden requests.
+pub(crate) type ResponseFn = fn() -> Response;
+
+/// The answers a manager gives refused requests: its own, when set, else the defaults above.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Responses {
+    /// Instead of [`invalid_credentials`].
+    pub(crate) unauthenticated: Option<ResponseFn>,
+    /// Instead of [`insufficient_scope`].
+    pub(crate) forbidden: Option<ResponseFn>,
+}
+
+impl Responses {
+    /// The response for an unauthenticated request.
+    pub(crate) fn unauthenticated(&self) -> Response {
+        self.unauthenticated.map_or_else(invalid_credentials, |f| f())
+    }
+
+    /// The response for a forbidden request.
+    pub(crate) fn forbidden(&self) -> Response {
+        self.forbidden.map_or_else(insufficient_scope, |f| f())
+    }
+}

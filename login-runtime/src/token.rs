@@ -1,15 +1,11 @@
-//! Creating and strictly verifying access tokens.
+//! The shapes of access tokens: the one to create, the verified claims, and why one failed.
+//! [`LoginManager`](crate::LoginManager) creates and verifies them (its codec does the work).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Validation, decode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::manager::LoginManager;
 
 /// Tokens longer than this are refused before any parsing (8 KiB).
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -18,9 +14,6 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// `datetime`, so PyJWT) can express. A larger `exp`, up to `u64::MAX`, would make a token that
 /// never expires; it is refused as [`TokenError::ExpiryOutOfRange`].
 pub const MAX_EXP: u64 = 253_402_300_799;
-
-/// Claims this crate writes itself; [`AccessToken::claim`] cannot override them.
-const RESERVED: &[&str] = &["sub", "exp", "iat", "nbf", "scopes", "iss", "aud"];
 
 /// A token to create: its subject, lifetime, scopes and extra claims
 /// (the arguments of fastapi-login's `create_access_token`).
@@ -37,10 +30,10 @@ const RESERVED: &[&str] = &["sub", "exp", "iat", "nbf", "scopes", "iss", "aud"];
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct AccessToken {
-    sub: String,
-    expires_in: Option<Duration>,
-    scopes: Option<Vec<String>>,
-    extra: Map<String, Value>,
+    pub(crate) sub: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 impl AccessToken {
@@ -71,7 +64,8 @@ impl AccessToken {
     }
 
     /// Add a claim of your own. Reserved names (`sub`, `exp`, `iat`, `nbf`, `scopes`, `iss`, `aud`)
-    /// make [`LoginManager::create_access_token`] fail with [`TokenError::ReservedClaim`].
+    /// make [`LoginManager::create_access_token`](crate::LoginManager::create_access_token) fail
+    /// with [`TokenError::ReservedClaim`].
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.extra.insert(name.into(), value.into());
         self
@@ -184,9 +178,9 @@ impl<'de> Deserialize<'de> for AudienceClaim {
     }
 }
 
-/// A claims type [`LoginManager::decode_with`] can check: `iat` (not in the future beyond the
-/// leeway) and, when the type exposes `exp`, its range and the manager's
-/// [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime).
+/// A claims type [`LoginManager::decode_with`](crate::LoginManager::decode_with) can check: `iat`
+/// (not in the future beyond the leeway) and, when the type exposes `exp`, its range and the
+/// manager's [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime).
 ///
 /// ```
 /// #[derive(serde::Deserialize)]
@@ -239,21 +233,6 @@ impl Claims {
     pub fn has_scopes(&self, required: &[&str]) -> bool {
         required.iter().all(|r| self.scopes.iter().any(|s| s == r))
     }
-}
-
-#[derive(Serialize)]
-struct Outgoing<'a> {
-    sub: &'a str,
-    exp: u64,
-    iat: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<&'a str>,
-    #[serde(flatten)]
-    extra: &'a Map<String, Value>,
 }
 
 /// Why a token was not made or not accepted. Its text is for logs; responses never show it.
@@ -314,186 +293,10 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl LoginManager {
-    /// Signs a new access token with claims `sub`, `exp`, `iat`, `scopes` (when granted), the
-    /// manager's `iss`/`aud` (when set) and the extra claims.
-    ///
-    /// Accepts a plain subject too: `manager.create_access_token("johndoe@e.mail")`.
-    pub fn create_access_token(&self, token: impl Into<AccessToken>) -> Result<String, TokenError> {
-        let token = token.into();
-        if let Some(reserved) = token.extra.keys().find(|k| RESERVED.contains(&k.as_str())) {
-            return Err(TokenError::ReservedClaim(reserved.clone()));
-        }
-        let iat = now();
-        let lifetime = token.expires_in.unwrap_or(self.inner.expiry).as_secs();
-        if self.inner.max_lifetime.is_some_and(|max| lifetime > max) {
-            return Err(TokenError::LifetimeTooLong);
-        }
-        let exp = iat.saturating_add(lifetime);
-        if exp > MAX_EXP {
-            return Err(TokenError::ExpiryOutOfRange);
-        }
-        let claims = Outgoing {
-            sub: &token.sub,
-            exp,
-            iat,
-            scopes: token.scopes.as_deref(),
-            iss: self.inner.issuer.as_deref(),
-            aud: self.inner.audience.as_deref(),
-            extra: &token.extra,
-        };
-        self.encode_claims(&claims)
-    }
-
-    /// Verifies a token and returns its claims.
-    ///
-    /// On top of jsonwebtoken's checks (signature, the one pinned algorithm, `exp`): tokens over
-    /// the size limit are refused unparsed; `exp` and `sub` are required; `nbf` and a future `iat`
-    /// are refused beyond the leeway; an `exp` beyond [`MAX_EXP`] and, when a
-    /// [`max_lifetime`](crate::LoginManagerBuilder::max_lifetime) is set, a longer lifetime are
-    /// refused; a `crit` header is refused; `scopes` must be an array of strings, `iss` a string,
-    /// `aud` a string or an array of strings; `iss`/`aud` must match when configured, and a token
-    /// with an `aud` is refused by a manager that has none.
-    pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
-        self.decode_with(token, &self.inner.validation)
-    }
-
-    /// [`decode`](Self::decode)'s checks with another `Validation` (say, of another audience:
-    /// [`validation_for`](Self::validation_for)), into a claims type of your own.
-    ///
-    /// ```
-    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
-    /// #[derive(serde::Deserialize)]
-    /// struct Reset { sub: String, iat: Option<u64> }
-    ///
-    /// impl login_runtime::TimedClaims for Reset {
-    ///     fn iat(&self) -> Option<u64> { self.iat }
-    /// }
-    ///
-    /// let exp = 4_102_444_800u64; // 2100-01-01
-    /// let token = manager.encode_claims(&serde_json::json!({ "sub": "ann", "aud": "reset", "exp": exp }))?;
-    /// let reset: Reset = manager.decode_with(&token, &manager.validation_for("reset"))?;
-    /// assert_eq!(reset.sub, "ann");
-    /// assert!(manager.decode(&token).is_err()); // another audience
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn decode_with<T: serde::de::DeserializeOwned + TimedClaims>(
-        &self,
-        token: &str,
-        validation: &Validation,
-    ) -> Result<T, TokenError> {
-        if token.len() > self.inner.max_token_len {
-            return Err(TokenError::TooLong);
-        }
-        let data = match &self.inner.key_set {
-            None => decode::<T>(token, &self.inner.decoding_key, validation)?,
-            Some(set) => {
-                // The key the token names, by `kid`, and only for that key's own `alg`.
-                let header = jsonwebtoken::decode_header(token)?;
-                let key = set.verifying(header.kid.as_deref(), header.alg)?;
-                let mut scratch = None;
-                let validation = crate::keys::KeySet::validation_for(key, validation, &mut scratch);
-                decode::<T>(token, &key.decoding, validation)?
-            }
-        };
-        if data.header.crit.is_some() {
-            return Err(TokenError::CriticalHeader);
-        }
-        let now = now();
-        let iat = data.claims.iat();
-        if iat.is_some_and(|iat| iat > now.saturating_add(self.inner.leeway)) {
-            return Err(TokenError::IssuedInFuture);
-        }
-        if let Some(exp) = data.claims.exp() {
-            if exp > MAX_EXP {
-                return Err(TokenError::ExpiryOutOfRange);
-            }
-            if let Some(max) = self.inner.max_lifetime {
-                // Without `iat` (FastAPI Users writes none) the token lives at least until `exp`
-                // from now; the issuer's clock may run ahead by the leeway.
-                let (start, slack) = iat.map_or((now, self.inner.leeway), |iat| (iat, 0));
-                if exp.saturating_sub(start) > max.saturating_add(slack) {
-                    return Err(TokenError::LifetimeTooLong);
-                }
-            }
-        }
-        Ok(data.claims)
-    }
-
-    /// The manager's validation (algorithm, required claims, leeway, issuer, audience), as
-    /// [`decode`](Self::decode) uses it.
-    pub fn validation(&self) -> &Validation {
-        &self.inner.validation
-    }
-
-    /// The manager's validation (algorithm, required claims, leeway, issuer) for tokens of another
-    /// audience, such as FastAPI Users' reset and verify tokens.
-    pub fn validation_for(&self, audience: &str) -> Validation {
-        let mut validation = self.inner.validation.clone();
-        validation.set_audience(&[audience]);
-        validation
-    }
-
-    /// Signs `claims` as they are, with the manager's key and algorithm (header `typ: JWT`); for
-    /// tokens whose exact claims a protocol fixes. Nothing is added: include `exp` yourself.
-    ///
-    /// ```
-    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
-    /// let exp = 4_102_444_800u64; // 2100-01-01
-    /// let token = manager.encode_claims(&serde_json::json!({ "sub": "ann", "exp": exp }))?;
-    /// assert_eq!(manager.decode(&token)?.sub, "ann");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn encode_claims<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
-        // The header as PyJWT writes it (`alg` before `typ`), so tokens match FastAPI Users' and
-        // fastapi-login's byte for byte; jsonwebtoken's `Header` puts `typ` first.
-        #[derive(Serialize)]
-        struct JwsHeader<'a> {
-            alg: jsonwebtoken::Algorithm,
-            typ: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            kid: Option<&'a str>,
-        }
-        let header = JwsHeader {
-            alg: self.inner.algorithm,
-            typ: "JWT",
-            kid: self.signing_kid(),
-        };
-        let part = |json: Vec<u8>| URL_SAFE_NO_PAD.encode(json);
-        let message = format!(
-            "{}.{}",
-            part(serde_json::to_vec(&header).map_err(jsonwebtoken::errors::Error::from)?),
-            part(serde_json::to_vec(claims).map_err(jsonwebtoken::errors::Error::from)?)
-        );
-        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.inner.encoding_key, header.alg)?;
-        Ok(format!("{message}.{signature}"))
-    }
-
-    /// Verifies a token exactly like [`decode`](Self::decode), then deserializes its payload into
-    /// your own claims type, for extra claims.
-    ///
-    /// ```
-    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build()?;
-    /// use login_runtime::AccessToken;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Mine { sub: String, name: String }
-    ///
-    /// let token = manager.create_access_token(AccessToken::new("ann").claim("name", "Ann"))?;
-    /// let mine: Mine = manager.decode_claims(&token)?;
-    /// assert_eq!((mine.sub.as_str(), mine.name.as_str()), ("ann", "Ann"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn decode_claims<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
-        self.decode(token)?;
-        // The signature and every claim check passed just above.
-        Ok(jsonwebtoken::dangerous::insecure_decode_claims::<T>(token)?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LoginManager;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use jsonwebtoken::{Algorithm, EncodingKey};

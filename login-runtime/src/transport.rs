@@ -1,11 +1,13 @@
 //! Reading a token from the `Authorization` header and from a cookie, without allocating.
+//! [`LoginManager::token_in`](crate::LoginManager::token_in) reads a request's token with these;
+//! [`CookieLookup`] is public for the cookies of an app's own.
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use cookie::Cookie;
 
 /// The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1).
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = header_str(headers.get(AUTHORIZATION)?)?;
     let (scheme, rest) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -32,43 +34,62 @@ pub enum CookieLookup<'a> {
     Repeated,
 }
 
-/// Looks `name` up in every `Cookie` header (parsed by the `cookie` crate, exact names).
-///
-/// ```
-/// use axum::http::{HeaderMap, HeaderValue};
-/// use login_runtime::transport::{CookieLookup, cookie_lookup};
-///
-/// let mut headers = HeaderMap::new();
-/// headers.insert("cookie", HeaderValue::from_static("t=attacker; lang=en; t=victim"));
-/// assert_eq!(cookie_lookup(&headers, "t"), CookieLookup::Repeated);
-/// assert_eq!(cookie_lookup(&headers, "lang"), CookieLookup::One("en"));
-/// assert_eq!(cookie_lookup(&headers, "other"), CookieLookup::Absent);
-/// ```
-pub fn cookie_lookup<'a>(headers: &'a HeaderMap, name: &str) -> CookieLookup<'a> {
-    let mut found = CookieLookup::Absent;
-    let cookies = (headers.get_all(COOKIE).iter())
-        .filter_map(header_str)
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == name);
-    for cookie in cookies {
-        if found != CookieLookup::Absent {
-            return CookieLookup::Repeated;
+impl<'a> CookieLookup<'a> {
+    /// Looks `name` up in every `Cookie` header (parsed by the `cookie` crate, exact names).
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, HeaderValue};
+    /// use login_runtime::CookieLookup;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("cookie", HeaderValue::from_static("t=attacker; lang=en; t=victim"));
+    /// assert_eq!(CookieLookup::find(&headers, "t"), CookieLookup::Repeated);
+    /// assert_eq!(CookieLookup::find(&headers, "lang"), CookieLookup::One("en"));
+    /// assert_eq!(CookieLookup::find(&headers, "other"), CookieLookup::Absent);
+    /// ```
+    pub fn find(headers: &'a HeaderMap, name: &str) -> Self {
+        let mut found = CookieLookup::Absent;
+        let cookies = (headers.get_all(COOKIE).iter())
+            .filter_map(header_str)
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|c| c.name() == name);
+        for cookie in cookies {
+            if found != CookieLookup::Absent {
+                return CookieLookup::Repeated;
+            }
+            let value = cookie.value_raw().unwrap_or_default();
+            let value = (value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))).unwrap_or(value);
+            found = CookieLookup::One(value);
         }
-        let value = cookie.value_raw().unwrap_or_default();
-        let value = (value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))).unwrap_or(value);
-        found = CookieLookup::One(value);
+        found
     }
-    found
+
+    /// The value a request may be trusted with: that of the one cookie of the name, if it is not
+    /// empty; `None` when there is none and when the name is [`Repeated`](Self::Repeated).
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, HeaderValue};
+    /// use login_runtime::CookieLookup;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("cookie", HeaderValue::from_static("t=tok; empty=; twice=a; twice=b"));
+    /// assert_eq!(CookieLookup::find(&headers, "t").value(), Some("tok"));
+    /// assert_eq!(CookieLookup::find(&headers, "empty").value(), None);
+    /// assert_eq!(CookieLookup::find(&headers, "twice").value(), None);
+    /// ```
+    pub fn value(self) -> Option<&'a str> {
+        match self {
+            CookieLookup::One(value) if !value.is_empty() => Some(value),
+            _ => None,
+        }
+    }
 }
 
 /// The value of the one cookie called `name` in any `Cookie` header: `None` when there is none,
 /// when its value is empty, and when the name appears more than once (see [`CookieLookup`]).
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    match cookie_lookup(headers, name) {
-        CookieLookup::One(value) if !value.is_empty() => Some(value),
-        _ => None,
-    }
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    CookieLookup::find(headers, name).value()
 }
 
 /// A header value as text. `HeaderValue::to_str` checks byte by byte in code built with the
@@ -157,7 +178,7 @@ mod tests {
         ] {
             let h = headers(pairs);
             assert_eq!(
-                cookie_lookup(&h, "access-token"),
+                CookieLookup::find(&h, "access-token"),
                 CookieLookup::Repeated,
                 "{pairs:?}"
             );
@@ -166,9 +187,9 @@ mod tests {
         // Other names, and names that differ only in case, are other cookies.
         let h = headers(&[("cookie", "access-token=tok; Access-Token=x; access-token2=y")]);
         assert_eq!(cookie_value(&h, "access-token"), Some("tok"));
-        assert_eq!(cookie_lookup(&h, "access"), CookieLookup::Absent);
+        assert_eq!(CookieLookup::find(&h, "access"), CookieLookup::Absent);
         assert_eq!(
-            cookie_lookup(&headers(&[("cookie", "access-token=")]), "access-token"),
+            CookieLookup::find(&headers(&[("cookie", "access-token=")]), "access-token"),
             CookieLookup::One("")
         );
     }

@@ -72,7 +72,7 @@ impl TimedClaims for AccessIn {
 
 impl AccessIn {
     /// The core's claims of this token.
-    pub fn into_claims(self) -> Claims {
+    pub(crate) fn into_claims(self) -> Claims {
         let mut claims = Claims::new(self.sub, self.exp);
         claims.iat = self.iat;
         claims.nbf = self.nbf;

@@ -30,6 +30,9 @@
 //! so `#[protected(active)]`, `#[protected(verified)]` and `#[protected(superuser)]` work on it:
 //! an inactive user is answered 401, an unverified or non-superuser one 403.
 
+// docs.rs (nightly, `--cfg docsrs`): badge each feature-gated item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The layers, from the bottom: the wire formats (`claims`, `email`, `model`, `responses`), the
 // building blocks (`password`, `hooks`, `throttle`), the stores (a trait per kind, a folder per
 // backend holding all of that backend's impls), the token strategies, the operations (`service`,

@@ -235,7 +235,7 @@ impl UsersBuilder {
 
     /// A key set read at [`build`](Self::build) from the comma-separated PEM files this
     /// environment variable lists (`JWT_PRIVATE_KEYS=new.pem,old.pem`); see
-    /// [`LoginManagerBuilder::private_keys_from_env`](crate::LoginManagerBuilder::private_keys_from_env).
+    /// [`LoginManagerBuilder::private_keys_from_env`](login_runtime::LoginManagerBuilder::private_keys_from_env).
     pub fn private_keys_from_env(mut self, var: impl Into<String>) -> Self {
         self.login = self.login.private_keys_from_env(var);
         self
@@ -322,14 +322,14 @@ impl UsersBuilder {
 
     /// An origin whose pages may send cookie-authenticated, state-changing requests (and the
     /// cookie login) besides the server's own host; see
-    /// [`LoginManagerBuilder::csrf_trusted_origin`](crate::LoginManagerBuilder::csrf_trusted_origin).
+    /// [`LoginManagerBuilder::csrf_trusted_origin`](login_runtime::LoginManagerBuilder::csrf_trusted_origin).
     pub fn csrf_trusted_origin(mut self, origin: impl Into<String>) -> Self {
         self.login = self.login.csrf_trusted_origin(origin);
         self
     }
 
     /// Whether cookie-authenticated, state-changing requests from other sites are refused
-    /// (default true); see [`LoginManager::csrf_allows`](crate::LoginManager::csrf_allows).
+    /// (default true); see [`LoginManager::csrf_allows`](login_runtime::LoginManager::csrf_allows).
     pub fn csrf_check(mut self, on: bool) -> Self {
         self.login = self.login.csrf_check(on);
         self

@@ -23,7 +23,7 @@ pub(crate) struct JsonBody(Value);
 
 impl JsonBody {
     /// The body of a model parameter (`UserCreate`, `UserUpdate`): it must be an object.
-    pub fn object(self) -> Result<Map<String, Value>, ApiError> {
+    pub(crate) fn object(self) -> Result<Map<String, Value>, ApiError> {
         match self.0 {
             Value::Object(map) => Ok(map),
             other => Err(ApiError::Invalid(vec![not_an_object(other)])),
@@ -32,7 +32,7 @@ impl JsonBody {
 
     /// The body of embedded parameters (`email`, `token`, `password`): anything but an object
     /// has none of them.
-    pub fn embedded(self) -> Map<String, Value> {
+    pub(crate) fn embedded(self) -> Map<String, Value> {
         match self.0 {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -112,7 +112,7 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// The fields of a model body: a missing field's `input` is the whole object.
-    pub fn model(map: &'a Map<String, Value>) -> Self {
+    pub(crate) fn model(map: &'a Map<String, Value>) -> Self {
         Self {
             map,
             embedded: false,
@@ -121,7 +121,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Embedded body parameters: a missing field's `input` is `null`.
-    pub fn embedded(map: &'a Map<String, Value>) -> Self {
+    pub(crate) fn embedded(map: &'a Map<String, Value>) -> Self {
         Self {
             embedded: true,
             ..Self::model(map)
@@ -139,7 +139,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string field; `null` counts as absent for optional fields.
-    pub fn string(&mut self, name: &str, required: bool) -> Option<String> {
+    pub(crate) fn string(&mut self, name: &str, required: bool) -> Option<String> {
         match self.map.get(name) {
             Some(Value::String(s)) => Some(s.clone()),
             None | Some(Value::Null) if !required => None,
@@ -160,7 +160,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An email field: a string, then email syntax; normalised.
-    pub fn email(&mut self, name: &str, required: bool) -> Option<String> {
+    pub(crate) fn email(&mut self, name: &str, required: bool) -> Option<String> {
         let raw = self.string(name, required)?;
         match normalize_email(&raw) {
             Ok(email) => Some(email),
@@ -179,7 +179,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional boolean, read leniently as pydantic does (`1`, `"true"`, `"yes"`, …).
-    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let value = self.map.get(name)?;
         let parsed = match value {
             Value::Null => return None,
@@ -209,7 +209,7 @@ impl<'a> Fields<'a> {
         parsed
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())
         } else {

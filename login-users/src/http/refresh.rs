@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 use crate::refresh::{IssuedRefresh, REFRESH_COOKIE_NAME, REFRESH_COOKIE_PATH, RefreshError};
 use crate::responses::ApiError;
 use crate::service::{UserError, Users};
-use login_runtime::transport::{CookieLookup, cookie_lookup};
-use login_runtime::{Transport, no_store};
+use login_runtime::{CookieLookup, Transport, no_store};
 
 /// `routes` with the refresh routes when refresh tokens are on.
 pub(crate) fn add(routes: Router<Users>, users: &Users) -> Router<Users> {
@@ -177,7 +176,7 @@ async fn cookie_refresh(
     State(users): State<Users>,
     headers: HeaderMap,
 ) -> Response {
-    let token = match cookie_lookup(&headers, REFRESH_COOKIE_NAME) {
+    let token = match CookieLookup::find(&headers, REFRESH_COOKIE_NAME) {
         CookieLookup::One(token) if !token.is_empty() => token,
         CookieLookup::Repeated => return logout_cookie(&users, oauth_error("invalid_request")),
         _ => return oauth_error("invalid_request"),

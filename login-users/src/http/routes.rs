@@ -20,8 +20,7 @@ use crate::responses::{ApiError, FieldError, codes};
 use crate::service::{CreateUser, UpdateUser, UserError, Users};
 use crate::store::StoreError;
 use crate::throttle::{Client, MailRoute};
-use login_runtime::Transport;
-use login_runtime::{protected, transport};
+use login_runtime::{Transport, protected};
 
 impl Users {
     /// Every route of FastAPI Users' flow, ready to merge into an app:
@@ -182,15 +181,8 @@ async fn jwt_login(
 
 /// Logs out the tokens this request carries (header and cookie) that belong to `user`.
 async fn log_out(users: &Users, user: &User, headers: &HeaderMap) -> Result<(), ApiError> {
-    let cookie = users
-        .manager()
-        .cookie_name()
-        .and_then(|name| transport::cookie_value(headers, name));
-    for (token, from) in [
-        (transport::bearer_token(headers), Transport::Header),
-        (cookie, Transport::Cookie),
-    ] {
-        if let Some(token) = token {
+    for from in [Transport::Header, Transport::Cookie] {
+        if let Some(token) = users.manager().token_in(headers, from) {
             users.logout(from, token, user).await.map_err(internal)?;
             users.log_out_refresh(token, user).await.map_err(internal)?;
         }

@@ -29,7 +29,7 @@ pub struct Family {
 /// An access token issued from a family, recorded so that the family's end can deny-list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedAccess {
-    /// Its [`token_id`] (the hex SHA-256 of the token).
+    /// Its [`token_id`](crate::token_id) (the hex SHA-256 of the token).
     pub token_id: String,
     /// Its `exp`.
     pub expires_at: u64,
@@ -60,7 +60,8 @@ pub enum Rotation {
 }
 
 /// Storage of refresh-token families, shared by every instance (the users' SQLite or PostgreSQL
-/// database, Redis, or memory for one process). Tokens are given as their hash ([`token_id`]).
+/// database, Redis, or memory for one process). Tokens are given as their hash
+/// ([`token_id`](crate::token_id)).
 pub trait RefreshStore: Send + Sync + 'static {
     /// Stores a new family, its first refresh token and the access token issued with it.
     fn start<'a>(

@@ -205,7 +205,7 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    pub fn of(&self, from: Transport) -> &dyn TokenStrategy {
+    pub(crate) fn of(&self, from: Transport) -> &dyn TokenStrategy {
         match from {
             Transport::Header => self.bearer.as_ref(),
             Transport::Cookie => self.cookie.as_ref(),

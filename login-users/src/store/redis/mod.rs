@@ -40,7 +40,7 @@ pub(crate) const GENERATION_PREFIX: &str = "fastapi_users_generation:";
 /// on one is seen by the others on their next request.
 ///
 /// A revoked JWT is kept under `fastapi_users_revoked:<sha256 of the token>` until its `exp` (plus
-/// [`MAX_LEEWAY`](crate::MAX_LEEWAY), for any leeway the manager allows); a password change, a
+/// [`MAX_LEEWAY`](login_runtime::MAX_LEEWAY), for any leeway the manager allows); a password change, a
 /// reset or a deactivation `INCR`s `fastapi_users_generation:<user id>`, which never expires: a
 /// FastAPI Users token of any lifetime is refused after the change. Reading a token's status is
 /// one `MGET`. Configure Redis not to evict these keys (`maxmemory-policy noeviction`, the
