@@ -4,7 +4,7 @@ use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::response::Response;
-use cookie::{Cookie, SameSite};
+use cookie::{Cookie, CookieBuilder, SameSite};
 
 use crate::config::DEFAULT_COOKIE_NAME;
 use crate::manager::LoginManager;
@@ -30,15 +30,41 @@ impl LoginManager {
     }
 
     fn cookie_with_lifetime(&self, value: String, seconds: u64) -> Cookie<'static> {
-        Cookie::build((self.cookie_name_or_default().to_owned(), value))
+        self.cookie_builder(self.cookie_name_or_default().to_owned(), value, seconds)
+            .build()
+    }
+
+    /// Every cookie this manager's users write starts here (the token cookie, and those of
+    /// crates built on it: FastAPI Users' auth and refresh cookies): `name=value`, HttpOnly,
+    /// SameSite=Lax, Path=/, Secure (unless turned off with
+    /// [`secure_cookies(false)`](crate::LoginManagerBuilder::secure_cookies)) and `Max-Age` of
+    /// `max_age` seconds. Change the path or SameSite on the builder; the security flags are the
+    /// manager's.
+    ///
+    /// ```
+    /// use cookie::SameSite;
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build().unwrap();
+    /// let cookie = manager
+    ///     .cookie_builder("refresh", "r1", 600)
+    ///     .path("/auth/refresh")
+    ///     .same_site(SameSite::Strict)
+    ///     .build();
+    /// assert_eq!(cookie.to_string(), "refresh=r1; HttpOnly; SameSite=Strict; Secure; Path=/auth/refresh; Max-Age=600");
+    /// ```
+    pub fn cookie_builder(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+        max_age: u64,
+    ) -> CookieBuilder<'static> {
+        Cookie::build((name, value))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
             .secure(self.inner.secure_cookies)
             .max_age(cookie::time::Duration::seconds(
-                i64::try_from(seconds).unwrap_or(i64::MAX),
+                i64::try_from(max_age).unwrap_or(i64::MAX),
             ))
-            .build()
     }
 
     /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).
