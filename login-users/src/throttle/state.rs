@@ -13,7 +13,7 @@ use super::account::{Account, Pair};
 use super::address::Address;
 use super::attempt::{Begin, Outcome};
 use super::config::Config;
-use crate::store::email_key;
+use crate::email::email_key;
 
 /// Expired entries are swept at most this often (and whenever a table is full).
 const PRUNE_EVERY_MS: u64 = 60_000;
