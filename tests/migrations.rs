@@ -6,7 +6,8 @@
 //! - a database an earlier version of this crate made (before the history table: every table of
 //!   its, `token_not_before`, PostgreSQL's `lower(email)` index) upgrades to the schema a new
 //!   database gets, keeping its rows;
-//! - starting again is a no-op (the history and the schema stay as they are);
+//! - starting again is a no-op (the history and the schema stay as they are), and the history
+//!   is apart from an app's own sqlx migrations on the same database;
 //! - instances starting together all start: on SQLite, two processes migrating one new file at
 //!   once (this test binary run twice); on PostgreSQL, several stores connecting to one new
 //!   schema at once.
@@ -53,10 +54,12 @@ fn names(schema: &BTreeSet<(String, String, Option<String>)>) -> BTreeSet<&str> 
 type History = Vec<(i64, String, bool, Vec<u8>)>;
 
 async fn sqlite_history(pool: &SqlitePool) -> History {
-    sqlx::query_as("SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT version, description, success, checksum FROM _login_users_migrations ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
 
 fn versions(history: &History) -> Vec<i64> {
@@ -113,7 +116,7 @@ async fn sqlite_adopts_a_fastapi_users_database_unchanged() {
     assert_eq!(
         added,
         BTreeSet::from([
-            "_sqlx_migrations",
+            "_login_users_migrations",
             "ix_token_denylist_expires_at",
             "ix_user_email_lower",
             "token_denylist",
@@ -273,23 +276,56 @@ async fn sqlite_starting_again_is_a_no_op() {
         .await
         .unwrap();
     let schema = sqlite_schema(first.pool()).await;
-    let full_history: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT version, installed_on, execution_time FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(first.pool())
-            .await
-            .unwrap();
+    let full_history: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT version, installed_on, execution_time FROM _login_users_migrations ORDER BY version",
+    )
+    .fetch_all(first.pool())
+    .await
+    .unwrap();
     let users = sqlite_users(first.pool()).await;
     first.pool().close().await;
 
     let again = sqlite_all_sets(&dir.db_url()).await;
     assert_eq!(sqlite_schema(again.pool()).await, schema);
-    let full_history_again: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT version, installed_on, execution_time FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(again.pool())
-            .await
-            .unwrap();
+    let full_history_again: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT version, installed_on, execution_time FROM _login_users_migrations ORDER BY version",
+    )
+    .fetch_all(again.pool())
+    .await
+    .unwrap();
     assert_eq!(full_history_again, full_history, "no version applied twice");
     assert_eq!(sqlite_users(again.pool()).await, users);
+}
+
+#[tokio::test]
+async fn sqlite_history_is_apart_from_the_apps_own_sqlx_migrations() {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    // An app migrating its own table with sqlx, version 1 like ours, in sqlx's default history.
+    let app = Migrator::with_migrations(vec![Migration::new(
+        1,
+        "app".into(),
+        MigrationType::Simple,
+        "CREATE TABLE app_note (id INTEGER PRIMARY KEY, body TEXT NOT NULL)".into_sql_str(),
+        false,
+    )]);
+    let dir = TempDir::new();
+    let raw = raw_sqlite(&dir.db_url()).await;
+    app.run(&raw).await.unwrap();
+    let store = sqlite_all_sets(&dir.db_url()).await;
+    app.run(&raw)
+        .await
+        .expect("the app's migrator still finds its own history only");
+    let apps: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    assert_eq!(apps, [1]);
+    assert_eq!(
+        versions(&sqlite_history(store.pool()).await),
+        [USERS, ACCESS_TOKENS, REFRESH_TOKENS]
+    );
 }
 
 /// Set by [`sqlite_two_processes_migrate_one_file_at_once`] for the processes it starts.
@@ -412,10 +448,12 @@ async fn postgres_schema(pool: &PgPool) -> BTreeSet<String> {
 }
 
 async fn postgres_history(pool: &PgPool) -> History {
-    sqlx::query_as("SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT version, description, success, checksum FROM _login_users_migrations ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
 
 async fn postgres_users(pool: &PgPool) -> Vec<(Uuid, String, String, bool, bool, bool)> {
@@ -592,7 +630,7 @@ async fn postgres_starting_again_is_a_no_op() {
     let first = postgres_all_sets(&schema).await;
     let tables = postgres_schema(first.pool()).await;
     let history: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations ORDER BY version",
+        "SELECT version, installed_on::text, execution_time FROM _login_users_migrations ORDER BY version",
     )
     .fetch_all(first.pool())
     .await
@@ -602,7 +640,7 @@ async fn postgres_starting_again_is_a_no_op() {
     let again = postgres_all_sets(&schema).await;
     assert_eq!(postgres_schema(again.pool()).await, tables);
     let history_again: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations ORDER BY version",
+        "SELECT version, installed_on::text, execution_time FROM _login_users_migrations ORDER BY version",
     )
     .fetch_all(again.pool())
     .await

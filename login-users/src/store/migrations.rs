@@ -1,6 +1,7 @@
 //! The versioned schema of the SQL stores: the files of `migrations/{sqlite,postgres}/`, embedded
 //! at compile time and applied by sqlx's migrator, which records each version in
-//! `_sqlx_migrations` (so `sqlx migrate info --source login-users/migrations/sqlite` reads it).
+//! [`HISTORY_TABLE`] (its own table, so that an app's own `sqlx::migrate!` on the same database
+//! keeps `_sqlx_migrations` to itself).
 //!
 //! Three sets share that one history table, so that the optional tables stay opt-in: the users'
 //! (always, at connect), the access tokens' (when a `DatabaseStrategy` is made) and the refresh
@@ -17,6 +18,11 @@ use std::borrow::Cow;
 
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// The history of this crate's migrations. Not sqlx's default `_sqlx_migrations`: an app that
+/// migrates its own tables with sqlx on the same database uses that one, and sharing it, each
+/// migrator would meet the other's versions (one number used by both fails its checksum check).
+pub(crate) const HISTORY_TABLE: &str = "_login_users_migrations";
 
 /// One migration file, embedded: `<version>_<description>.sql`.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +84,8 @@ pub(crate) const fn version_of(name: &str) -> i64 {
     version
 }
 
-/// The migrator of one set: sqlx's, without its lock (the caller holds one) and ignoring the
-/// versions of the other sets in the shared history.
+/// The migrator of one set: sqlx's, on [`HISTORY_TABLE`], without its lock (the caller holds
+/// one) and ignoring the versions of the other sets in that history.
 pub(crate) fn migrator(set: &[Embedded]) -> Migrator {
     let migrations = set
         .iter()
@@ -95,6 +101,8 @@ pub(crate) fn migrator(set: &[Embedded]) -> Migrator {
         .collect();
     let mut migrator = Migrator::with_migrations(migrations);
     migrator.set_ignore_missing(true).set_locking(false);
+    // "dangerous" for a database whose history is in another table already; this one never was.
+    migrator.dangerous_set_table_name(HISTORY_TABLE);
     migrator
 }
 

@@ -72,9 +72,10 @@ macro_rules! postgres_keeps_a_superuser {
 /// Users in PostgreSQL, through an sqlx pool.
 ///
 /// `DATABASE_URL=postgres://127.0.0.1/test` in the `users` example. Migrations (the pending
-/// versions of `migrations/postgres/`, recorded in `_sqlx_migrations`, then the data steps) run at
-/// [`connect`](Self::connect) in one transaction, under an advisory lock, so instances starting
-/// together do not trip over each other; an existing FastAPI Users database is adopted as it is.
+/// versions of `migrations/postgres/`, recorded in `_login_users_migrations`, then the data
+/// steps) run at [`connect`](Self::connect) in one transaction, under an advisory lock, so
+/// instances starting together do not trip over each other; an existing FastAPI Users database is
+/// adopted as it is.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,

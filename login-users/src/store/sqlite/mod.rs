@@ -80,7 +80,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite://path` URL and migrates it: the
-    /// pending versions of `migrations/sqlite/` (recorded in `_sqlx_migrations`; an existing
+    /// pending versions of `migrations/sqlite/` (recorded in `_login_users_migrations`; an existing
     /// FastAPI Users database is adopted as it is), then the data steps (a `token_not_before`
     /// table of an earlier version adopted, stored emails made canonical, the case-insensitive
     /// email index), all in one transaction under the database's write lock, so that processes
