@@ -96,10 +96,8 @@ impl SqliteStore {
             // survives a power loss too (SQLite's default, stated so that it stays).
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = open(options)
             .await
             .map_err(|e| bad(format!("cannot open `{shown}`: {e}")))?;
         let store = Self { pool };
@@ -192,6 +190,36 @@ async fn canonicalise_emails(tx: &mut SqliteConnection) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// How long a statement waits for another connection's lock (SQLite's busy handler), and how long
+/// [`open`] retries.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pool, opened with its first connection, retried while SQLite answers `SQLITE_BUSY` at once
+/// for up to [`BUSY_TIMEOUT`]: of processes opening a new file together, one switches it to WAL,
+/// and SQLite refuses the others' switch without calling the busy handler (waiting there could
+/// deadlock), so they try again once it is done.
+async fn open(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await
+        {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// `SQLITE_BUSY` or one of its extended codes.
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
