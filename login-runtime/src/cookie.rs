@@ -7,7 +7,7 @@ use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::response::Response;
-use cookie::{Cookie, SameSite};
+use cookie::{Cookie, CookieBuilder, SameSite};
 
 use crate::cache::mark_no_store;
 use crate::token::now;
@@ -48,15 +48,26 @@ impl CookiePolicy {
     }
 
     fn cookie_with_lifetime(&self, value: String, seconds: u64) -> Cookie<'static> {
-        Cookie::build((self.name_or_default().to_owned(), value))
+        self.cookie_builder(self.name_or_default().to_owned(), value, seconds)
+            .build()
+    }
+
+    /// The cookie every cookie of the manager starts from: `name=value`, HttpOnly, SameSite=Lax,
+    /// Path=/, Secure (unless turned off) and `Max-Age` of `max_age` seconds.
+    pub(crate) fn cookie_builder(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+        max_age: u64,
+    ) -> CookieBuilder<'static> {
+        Cookie::build((name, value))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
             .secure(self.secure)
             .max_age(cookie::time::Duration::seconds(
-                i64::try_from(seconds).unwrap_or(i64::MAX),
+                i64::try_from(max_age).unwrap_or(i64::MAX),
             ))
-            .build()
     }
 
     /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).

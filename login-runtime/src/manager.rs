@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Response;
-use cookie::Cookie;
+use cookie::{Cookie, CookieBuilder};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Serialize;
@@ -299,6 +299,32 @@ impl LoginManager {
     /// ```
     pub fn token_cookie(&self, token: String) -> Cookie<'static> {
         self.inner.cookie.token_cookie(token, self.expiry())
+    }
+
+    /// Every cookie this manager's users write starts here (the token cookie, and those of
+    /// crates built on it: FastAPI Users' auth and refresh cookies): `name=value`, HttpOnly,
+    /// SameSite=Lax, Path=/, Secure (unless turned off with
+    /// [`secure_cookies(false)`](crate::LoginManagerBuilder::secure_cookies)) and `Max-Age` of
+    /// `max_age` seconds. Change the path or SameSite on the builder; the security flags are the
+    /// manager's.
+    ///
+    /// ```
+    /// use cookie::SameSite;
+    /// # let manager = login_runtime::LoginManager::builder().secret([7u8; 32]).build().unwrap();
+    /// let cookie = manager
+    ///     .cookie_builder("refresh", "r1", 600)
+    ///     .path("/auth/refresh")
+    ///     .same_site(SameSite::Strict)
+    ///     .build();
+    /// assert_eq!(cookie.to_string(), "refresh=r1; HttpOnly; SameSite=Strict; Secure; Path=/auth/refresh; Max-Age=600");
+    /// ```
+    pub fn cookie_builder(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+        max_age: u64,
+    ) -> CookieBuilder<'static> {
+        self.inner.cookie.cookie_builder(name, value, max_age)
     }
 
     /// A cookie that makes the browser drop the token cookie (empty value, `Max-Age=0`).

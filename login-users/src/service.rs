@@ -561,10 +561,11 @@ impl Users {
     /// [`authenticate`](Self::authenticate) says.
     async fn check_login(&self, user: Option<User>, password: &str) -> Result<Option<User>, UserError> {
         let stored = user.as_ref().map(|u| u.hashed_password.as_str());
+        let store = self.inner.store.as_ref();
         let (verified, hold) = self
             .inner
             .hasher
-            .verify_login(self.inner.store.as_ref(), password, stored)
+            .verify_login(|| store.hash_census(), password, stored)
             .await
             .map_err(UserError::Internal)?;
         let Some(mut user) = user else {

@@ -8,13 +8,14 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::refresh::{IssuedRefresh, REFRESH_COOKIE_NAME, REFRESH_COOKIE_PATH, RefreshError};
+use crate::http::cookie::{self, refresh_cookie, refresh_cookie_cleared};
+use crate::refresh::{IssuedRefresh, REFRESH_COOKIE_NAME, RefreshError};
 use crate::responses::ApiError;
 use crate::service::{UserError, Users};
 use login_runtime::{CookieLookup, Transport, no_store};
@@ -69,7 +70,7 @@ pub(crate) async fn login_body(users: &Users, access_token: String) -> Result<Va
 pub(crate) async fn login_cookie(users: &Users, access_token: &str, mut response: Response) -> Response {
     match users.start_refresh(access_token).await {
         Ok(Some(refresh)) => {
-            if append_cookie(
+            if cookie::append(
                 &mut response,
                 &refresh_cookie(users, &refresh.token, refresh.lifetime_left),
             ) {
@@ -85,34 +86,10 @@ pub(crate) async fn login_cookie(users: &Users, access_token: &str, mut response
 
 /// The cookie logout's answer, with refresh tokens on: the refresh cookie cleared too.
 pub(crate) fn logout_cookie(users: &Users, mut response: Response) -> Response {
-    if users.refresh_enabled() && !append_cookie(&mut response, &refresh_cookie(users, "\"\"", 0)) {
+    if users.refresh_enabled() && !cookie::append(&mut response, &refresh_cookie_cleared(users)) {
         return ApiError::Internal.into_response();
     }
     response
-}
-
-/// `fastapiusersrefresh=<token>; HttpOnly; Max-Age=<left>; Path=/auth/cookie/refresh;
-/// SameSite=strict; Secure`: sent to the refresh route only, never cross-site.
-fn refresh_cookie(users: &Users, value: &str, max_age: u64) -> String {
-    let secure = if users.manager().secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{REFRESH_COOKIE_NAME}={value}; HttpOnly; Max-Age={max_age}; Path={REFRESH_COOKIE_PATH}; SameSite=strict{secure}"
-    )
-}
-
-/// Appends a `Set-Cookie`; false if the value cannot be a header.
-fn append_cookie(response: &mut Response, cookie: &str) -> bool {
-    match HeaderValue::from_str(cookie) {
-        Ok(value) => {
-            response.headers_mut().append(SET_COOKIE, value);
-            true
-        }
-        Err(_) => false,
-    }
 }
 
 /// The parameters of an RFC 6749 §6 request: each at most once (§3.1), the body
@@ -184,9 +161,13 @@ async fn cookie_refresh(
     match users.refresh(Transport::Cookie, token).await {
         Ok(refreshed) => {
             let lifetime = users.manager().expiry().as_secs();
-            let mut response = crate::http::routes::with_cookie(&users, &refreshed.access_token, lifetime);
+            let mut response = crate::http::routes::with_cookie(&cookie::auth_cookie(
+                &users,
+                &refreshed.access_token,
+                lifetime,
+            ));
             let IssuedRefresh { token, lifetime_left } = &refreshed.refresh;
-            if !append_cookie(&mut response, &refresh_cookie(&users, token, *lifetime_left)) {
+            if !cookie::append(&mut response, &refresh_cookie(&users, token, *lifetime_left)) {
                 return ApiError::Internal.into_response();
             }
             no_store(response)

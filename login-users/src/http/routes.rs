@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::http::cookie;
 use crate::http::input::{Fields, JsonBody, LoginForm};
 use crate::model::{User, UserRead};
 use crate::responses::{ApiError, FieldError, codes};
@@ -208,7 +208,7 @@ async fn cookie_login(
 ) -> Result<Response, ApiError> {
     let token = log_in(&users, client, &form, Transport::Cookie).await?;
     let lifetime = users.manager().expiry().as_secs();
-    let response = with_cookie(&users, &token, lifetime);
+    let response = with_cookie(&cookie::auth_cookie(&users, &token, lifetime));
     Ok(login_runtime::no_store(
         crate::http::refresh::login_cookie(&users, &token, response).await,
     ))
@@ -223,30 +223,17 @@ async fn cookie_logout(
     log_out(&users, &user, &headers).await?;
     Ok(crate::http::refresh::logout_cookie(
         &users,
-        with_cookie(&users, "\"\"", 0),
+        with_cookie(&cookie::auth_cookie_cleared(&users)),
     ))
 }
 
-/// 204 with the cookie as Starlette writes it (attributes in its order, `SameSite=lax`), so a
-/// client comparing headers sees FastAPI Users' bytes.
-pub(super) fn with_cookie(users: &Users, value: &str, max_age: u64) -> Response {
-    let name = users
-        .manager()
-        .cookie_name()
-        .unwrap_or(crate::service::COOKIE_NAME);
-    let secure = if users.manager().secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let header = format!("{name}={value}; HttpOnly; Max-Age={max_age}; Path=/; SameSite=lax{secure}");
+/// 204 with the auth `cookie` (set or cleared), written as Starlette writes it.
+pub(super) fn with_cookie(cookie: &::cookie::Cookie<'_>) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    match HeaderValue::from_str(&header) {
-        Ok(value) => {
-            response.headers_mut().insert(SET_COOKIE, value);
-            response
-        }
-        Err(_) => ApiError::Internal.into_response(),
+    if cookie::append(&mut response, cookie) {
+        response
+    } else {
+        ApiError::Internal.into_response()
     }
 }
 

@@ -35,7 +35,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use super::{
     ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST, DUMMY_HASH, Hasher, Memory, Verified, argon2_in, verify_in,
 };
-use crate::store::UserStore;
 use login_runtime::BoxError;
 
 /// How often the census of stored hash kinds is taken again.
@@ -351,10 +350,20 @@ impl Timing {
 }
 
 impl Hasher {
-    /// Takes the census of `store`'s hash kinds if it is due, and measures the kinds not
+    /// Takes the census of the stored hash kinds if it is due, and measures the kinds not
     /// measured yet. The first caller waits for it (and others with it); later refreshes are
     /// made by one caller while the others go on with what is known.
-    pub(crate) async fn take_census(&self, store: &dyn UserStore) {
+    ///
+    /// `census` asks the store (its
+    /// [`hash_census`](crate::UserStore::hash_census): the number of stored hashes per
+    /// [`hash_prefix`](super::hash_prefix), `None` when it cannot tell); it is called only when
+    /// the census is due. A closure rather than the store: hashing sits below the stores, and the
+    /// operations, which own the store, pass it in.
+    pub(crate) async fn take_census<F, E>(&self, census: impl FnOnce() -> F)
+    where
+        F: Future<Output = Result<Option<Vec<(String, u64)>>, E>>,
+        E: std::fmt::Display,
+    {
         let (due, first) = {
             let book = self.timing.book();
             (book.due(), book.present.is_none())
@@ -373,7 +382,7 @@ impl Hasher {
         if !self.timing.book().due() {
             return;
         }
-        let present = match store.hash_census().await {
+        let present = match census().await {
             Ok(Some(rows)) => tally(rows),
             Ok(None) => {
                 tracing::warn!(
@@ -443,15 +452,19 @@ impl Hasher {
     }
 
     /// Verifies a login's password against `stored` (an unknown email: `None`, verified against
-    /// a dummy hash of ours), after the census of `store` if it is due. Returns the
+    /// a dummy hash of ours), after the [`census`](Self::take_census) if it is due. Returns the
     /// [`Hold`] a failure of this login must wait for before it is answered.
-    pub(crate) async fn verify_login(
+    pub(crate) async fn verify_login<F, E>(
         &self,
-        store: &dyn UserStore,
+        census: impl FnOnce() -> F,
         password: &str,
         stored: Option<&str>,
-    ) -> Result<(Verified, Hold), BoxError> {
-        self.take_census(store).await;
+    ) -> Result<(Verified, Hold), BoxError>
+    where
+        F: Future<Output = Result<Option<Vec<(String, u64)>>, E>>,
+        E: std::fmt::Display,
+    {
+        self.take_census(census).await;
         let kind = stored.map_or(HashKind::OURS, HashKind::of);
         let password = password.to_owned();
         let stored = stored.unwrap_or(&DUMMY_HASH).to_owned();
@@ -616,7 +629,7 @@ mod tests {
 
     #[tokio::test]
     async fn upgrading_the_last_hash_of_a_kind_retakes_the_census() {
-        use crate::{MemoryStore, User};
+        use crate::{MemoryStore, User, UserStore};
 
         let store = MemoryStore::default();
         let cheap = bcrypt::hash("pw", 4).unwrap();
@@ -625,7 +638,10 @@ mod tests {
             .await
             .unwrap();
         let hasher = Hasher::with_limit(1);
-        let (verified, hold) = hasher.verify_login(&store, "wrong", Some(&cheap)).await.unwrap();
+        let (verified, hold) = hasher
+            .verify_login(|| store.hash_census(), "wrong", Some(&cheap))
+            .await
+            .unwrap();
         assert_eq!(verified, Verified::No);
         // bcrypt-4 is cheaper than ours: the failure is held to our cost.
         assert!(hold.0.is_some());
@@ -635,7 +651,10 @@ mod tests {
         };
         store.update(user.id, &patch).await.unwrap();
         hasher.upgraded(&cheap);
-        let (_, hold) = hasher.verify_login(&store, "wrong", None).await.unwrap();
+        let (_, hold) = hasher
+            .verify_login(|| store.hash_census(), "wrong", None)
+            .await
+            .unwrap();
         assert!(hold.0.is_none(), "only our hashes are left");
     }
 }

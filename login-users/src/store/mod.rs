@@ -2,6 +2,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod access_tokens;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod migrations;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]

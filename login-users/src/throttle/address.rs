@@ -6,7 +6,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Config, Waiters, forget_older, latest};
+use super::attempt::Waiters;
+use super::config::Config;
+use super::state::{forget_older, latest};
 
 /// Attempts from one address checked at once, under the budget; the others wait their turn (in
 /// the throttle, holding no hashing slot). So a burst from one address keeps at most this many

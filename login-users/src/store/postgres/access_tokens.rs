@@ -13,28 +13,20 @@ use crate::store::sql_time::{from_micros, out_of_range, sql_timestamp};
 use crate::store::{StoreError, StoreFuture};
 use crate::{PostgresStore, RevocationStore};
 
-/// The table as SQLAlchemy creates it for `SQLAlchemyBaseAccessTokenTableUUID` on
-/// PostgreSQL (`IF NOT EXISTS` added).
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS accesstoken (\n\tuser_id UUID NOT NULL, \n\ttoken VARCHAR(43) NOT NULL, \n\tcreated_at TIMESTAMP WITH TIME ZONE NOT NULL, \n\tPRIMARY KEY (token), \n\tFOREIGN KEY(user_id) REFERENCES \"user\" (id) ON DELETE cascade\n)";
-const CREATE_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_accesstoken_created_at ON accesstoken (created_at)";
-/// The lock `PostgresStore`'s own migration takes.
-const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
-
 /// A timestamp bound as text with an explicit UTC offset (no time-zone setting applies).
 fn utc(t: SystemTime) -> Result<String, StoreError> {
     Ok(format!("{}+00", sql_timestamp(t).ok_or_else(|| out_of_range(t))?))
 }
 
 impl PostgresStore {
-    /// Creates FastAPI Users' `accesstoken` table and its index if missing, for
-    /// [`DatabaseStrategy`](crate::DatabaseStrategy), under the migration lock so that
+    /// Applies the access tokens' migration (`migrations/postgres/0002_access_tokens.sql`:
+    /// FastAPI Users' `accesstoken` table and its index, adopted if they exist) if it is pending,
+    /// for [`DatabaseStrategy`](crate::DatabaseStrategy), under the migration lock so that
     /// instances starting together do not race.
     pub async fn migrate_access_tokens(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(backend)?;
-        for statement in [MIGRATION_LOCK, CREATE_TABLE, CREATE_INDEX] {
-            sqlx::query(statement).execute(&mut *tx).await.map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
+        super::migrations::apply(self.pool(), super::migrations::ACCESS_TOKENS)
+            .await
+            .map_err(StoreError::Backend)
     }
 }
 

@@ -2,6 +2,7 @@
 //! a native `UUID`), for several instances sharing one database.
 
 mod access_tokens;
+mod migrations;
 mod refresh;
 
 pub use refresh::PostgresRefreshStore;
@@ -19,9 +20,6 @@ use crate::store::revocation::{RevocationStore, TokenStatus};
 use crate::store::{StoreError, StoreFuture, UserStore, redact_password};
 use login_runtime::ConfigError;
 
-/// The table as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` on PostgreSQL.
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"user\" (\n\tid UUID NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
-const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email ON \"user\" (email)";
 /// [`email_key`](crate::email_key) in SQL, for stored (canonical) emails: ASCII letters lower-cased
 /// and nothing else. Not `lower()`, which folds Unicode by the server's locale (`İ`, the Kelvin
 /// sign), so that SQLite, PostgreSQL and the throttle agree; `translate` is immutable, so it can
@@ -31,25 +29,19 @@ macro_rules! email_key_sql {
         "translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
     };
 }
-/// Ours: makes uniqueness under the key atomic.
+/// Ours: makes uniqueness under the key atomic. Made after the migrations and the
+/// canonicalisation of stored emails, in their transaction, so that when two rows are one mailbox
+/// the error names them.
 const CREATE_KEY_EMAIL_INDEX: &str = concat!(
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_key ON \"user\" (",
     email_key_sql!(),
     ")"
 );
 /// The index of earlier versions, on `lower(email)`: it folded Unicode by the server's locale, so
-/// it refused `ärger@…` beside `Ärger@…`; replaced by [`CREATE_KEY_EMAIL_INDEX`].
+/// it refused `ärger@…` beside `Ärger@…`; replaced by [`CREATE_KEY_EMAIL_INDEX`] in the same
+/// transaction (a step at each start, with the index it makes way for, rather than a migration:
+/// the key index waits for the data step that makes stored emails canonical).
 const DROP_LOWER_EMAIL_INDEX: &str = "DROP INDEX IF EXISTS ix_user_email_lower";
-/// Serialises migrations of instances starting at once (`CREATE … IF NOT EXISTS` alone races).
-const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
-
-/// Revoked tokens (until their `exp`) and per-user session generations: ours, beside FastAPI
-/// Users' tables.
-const CREATE_REVOCATION: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
-    "CREATE TABLE IF NOT EXISTS token_generation (user_id UUID NOT NULL PRIMARY KEY, generation BIGINT NOT NULL)",
-];
 /// An earlier version kept per-user "not before" seconds in `token_not_before`: each such user's
 /// tokens without a generation (all of that version's) are ended, once, and the table goes.
 const ADOPT_NOT_BEFORE: [&str; 2] = [
@@ -79,9 +71,11 @@ macro_rules! postgres_keeps_a_superuser {
 
 /// Users in PostgreSQL, through an sqlx pool.
 ///
-/// `DATABASE_URL=postgres://127.0.0.1/test` in the `users` example. Migrations (the `"user"`
-/// table and its indexes, when absent) run at [`connect`](Self::connect), under an advisory lock,
-/// so instances starting together do not trip over each other.
+/// `DATABASE_URL=postgres://127.0.0.1/test` in the `users` example. Migrations (the pending
+/// versions of `migrations/postgres/`, recorded in `_login_users_migrations`, then the data
+/// steps) run at [`connect`](Self::connect) in one transaction, under an advisory lock, so
+/// instances starting together do not trip over each other; an existing FastAPI Users database is
+/// adopted as it is.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -128,14 +122,9 @@ impl PostgresStore {
     }
 
     async fn migrate(&self) -> Result<(), String> {
-        let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
-        let statements = [MIGRATION_LOCK, CREATE_TABLE, CREATE_EMAIL_INDEX];
-        for statement in statements.into_iter().chain(CREATE_REVOCATION) {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let mut tx = migrations::begin_and_apply(&self.pool, migrations::USERS)
+            .await
+            .map_err(|e| e.to_string())?;
         let old: Option<String> = sqlx::query_scalar("SELECT to_regclass('token_not_before')::text")
             .fetch_one(&mut *tx)
             .await

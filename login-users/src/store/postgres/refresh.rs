@@ -10,22 +10,6 @@ use crate::store::refresh::{Family, IssuedAccess, Presented, RefreshStore, Rotat
 use crate::store::{StoreError, StoreFuture};
 use login_runtime::ConfigError;
 
-/// Serialises the creation of the tables by instances starting at once (`CREATE … IF NOT
-/// EXISTS` alone races); the users' migration lock.
-const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626465)";
-
-/// Ours, beside FastAPI Users' tables: families, and their tokens by hash with the access token
-/// each rotation issued.
-const CREATE: [&str; 5] = [
-    "CREATE TABLE IF NOT EXISTS refresh_family (id CHAR(43) NOT NULL PRIMARY KEY, user_id UUID NOT NULL, \
-     generation BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked BOOLEAN NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_family_expires_at ON refresh_family (expires_at)",
-    "CREATE TABLE IF NOT EXISTS refresh_token (token_hash CHAR(64) NOT NULL PRIMARY KEY, family_id CHAR(43) NOT NULL, \
-     spent BOOLEAN NOT NULL, access_id CHAR(64) NOT NULL, access_expires_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_token_family_id ON refresh_token (family_id)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_token_access_id ON refresh_token (access_id)",
-];
-
 /// Refresh-token families in the PostgreSQL database of a [`PostgresStore`]: tables
 /// `refresh_family` and `refresh_token` (token hashes only), made at [`new`](Self::new) if absent,
 /// under the migration lock, so instances may start together.
@@ -40,17 +24,16 @@ pub struct PostgresRefreshStore {
 }
 
 impl PostgresRefreshStore {
-    /// On `store`'s database, creating the tables if absent; the error names `DATABASE_URL`.
+    /// On `store`'s database, applying the refresh tables' migration
+    /// (`migrations/postgres/0003_refresh_tokens.sql`) if it is pending, under the migration
+    /// lock; the error names `DATABASE_URL`.
     pub async fn new(store: &PostgresStore) -> Result<Self, ConfigError> {
         let pool = store.pool().clone();
-        let bad = |e: sqlx::Error| {
-            ConfigError::new("DATABASE_URL", format!("cannot create the refresh tables: {e}"))
-        };
-        let mut tx = pool.begin().await.map_err(bad)?;
-        for statement in [MIGRATION_LOCK].into_iter().chain(CREATE) {
-            sqlx::query(statement).execute(&mut *tx).await.map_err(bad)?;
-        }
-        tx.commit().await.map_err(bad)?;
+        super::migrations::apply(&pool, super::migrations::REFRESH_TOKENS)
+            .await
+            .map_err(|e| {
+                ConfigError::new("DATABASE_URL", format!("cannot create the refresh tables: {e}"))
+            })?;
         Ok(Self { pool })
     }
 }

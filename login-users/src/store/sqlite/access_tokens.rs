@@ -13,23 +13,15 @@ use crate::store::sql_time::{out_of_range, parse_sql_timestamp, sql_timestamp};
 use crate::store::{StoreError, StoreFuture};
 use crate::{RevocationStore, SqliteStore};
 
-/// The table as SQLAlchemy creates it for `SQLAlchemyBaseAccessTokenTableUUID` on SQLite
-/// (`IF NOT EXISTS` added).
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS accesstoken (\n\tuser_id CHAR(36) NOT NULL, \n\ttoken VARCHAR(43) NOT NULL, \n\tcreated_at TIMESTAMP NOT NULL, \n\tPRIMARY KEY (token), \n\tFOREIGN KEY(user_id) REFERENCES user (id) ON DELETE cascade\n)";
-const CREATE_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_accesstoken_created_at ON accesstoken (created_at)";
-
 impl SqliteStore {
-    /// Creates FastAPI Users' `accesstoken` table and its index if missing, for
-    /// [`DatabaseStrategy`](crate::DatabaseStrategy). The store's connections enforce its
-    /// foreign key, so deleting a user deletes its tokens.
+    /// Applies the access tokens' migration (`migrations/sqlite/0002_access_tokens.sql`:
+    /// FastAPI Users' `accesstoken` table and its index, adopted if they exist) if it is pending,
+    /// for [`DatabaseStrategy`](crate::DatabaseStrategy), under the database's write lock. The
+    /// store's connections enforce its foreign key, so deleting a user deletes its tokens.
     pub async fn migrate_access_tokens(&self) -> Result<(), StoreError> {
-        for statement in [CREATE_TABLE, CREATE_INDEX] {
-            sqlx::query(statement)
-                .execute(self.pool())
-                .await
-                .map_err(backend)?;
-        }
-        Ok(())
+        super::migrations::apply(self.pool(), super::migrations::ACCESS_TOKENS)
+            .await
+            .map_err(StoreError::Backend)
     }
 }
 

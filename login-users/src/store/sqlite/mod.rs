@@ -2,6 +2,7 @@
 //! existing FastAPI Users database is served as it is.
 
 mod access_tokens;
+mod migrations;
 mod refresh;
 
 pub use refresh::SqliteRefreshStore;
@@ -23,23 +24,13 @@ use crate::store::revocation::{RevocationStore, TokenStatus};
 use crate::store::{StoreError, StoreFuture, UserStore, redact_password};
 use login_runtime::ConfigError;
 
-/// The table exactly as SQLAlchemy creates it for `SQLAlchemyBaseUserTableUUID` (byte for byte,
-/// so a new database looks like one FastAPI Users made).
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS user (\n\tid CHAR(36) NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password VARCHAR(1024) NOT NULL, \n\tis_active BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tPRIMARY KEY (id)\n)";
-const CREATE_EMAIL_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email ON user (email)";
 /// Ours: makes uniqueness under [`email_key`](crate::email_key) atomic (stored emails are
 /// canonical, and SQLite's `lower()` folds ASCII only, as the key does). FastAPI Users' own index
-/// is case-sensitive.
+/// is case-sensitive. Made after the migrations and the canonicalisation of stored emails, by
+/// [`SqliteStore::connect`], so that when two rows are one mailbox the error names them.
 const CREATE_LOWER_EMAIL_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_user_email_lower ON user (lower(email))";
 
-/// Revoked tokens (until their `exp`) and per-user session generations: ours, beside FastAPI
-/// Users' tables.
-const CREATE_REVOCATION: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS token_denylist (token_id CHAR(64) NOT NULL PRIMARY KEY, expires_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_token_denylist_expires_at ON token_denylist (expires_at)",
-    "CREATE TABLE IF NOT EXISTS token_generation (user_id CHAR(36) NOT NULL PRIMARY KEY, generation BIGINT NOT NULL)",
-];
 /// An earlier version kept per-user "not before" seconds in `token_not_before`: each such user's
 /// tokens without a generation (all of that version's) are ended, once, and the table goes.
 const ADOPT_NOT_BEFORE: [&str; 2] = [
@@ -89,8 +80,11 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite://path` URL and migrates it: the
-    /// `user` table and its indexes are made if absent, idempotently. The error names
-    /// `DATABASE_URL`.
+    /// pending versions of `migrations/sqlite/` (recorded in `_login_users_migrations`; an existing
+    /// FastAPI Users database is adopted as it is), then the data steps (a `token_not_before`
+    /// table of an earlier version adopted, stored emails made canonical, the case-insensitive
+    /// email index), all in one transaction under the database's write lock, so that processes
+    /// starting together on one file take turns. The error names `DATABASE_URL`.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
         let bad = |problem: String| ConfigError::new("DATABASE_URL", problem);
         let shown = redact_password(url);
@@ -102,10 +96,8 @@ impl SqliteStore {
             // survives a power loss too (SQLite's default, stated so that it stays).
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = open(options)
             .await
             .map_err(|e| bad(format!("cannot open `{shown}`: {e}")))?;
         let store = Self { pool };
@@ -122,33 +114,23 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), String> {
-        for statement in [CREATE_TABLE, CREATE_EMAIL_INDEX]
-            .into_iter()
-            .chain(CREATE_REVOCATION)
-        {
-            sqlx::query(statement)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let err = |e: sqlx::Error| e.to_string();
+        let mut tx = migrations::begin_and_apply(&self.pool, migrations::USERS)
+            .await
+            .map_err(|e| e.to_string())?;
         let old: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'token_not_before'",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
         if old.is_some() {
-            let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
             for statement in ADOPT_NOT_BEFORE {
-                sqlx::query(statement)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                sqlx::query(statement).execute(&mut *tx).await.map_err(err)?;
             }
-            tx.commit().await.map_err(|e| e.to_string())?;
         }
-        self.canonicalise_emails().await?;
-        if let Err(e) = sqlx::query(CREATE_LOWER_EMAIL_INDEX).execute(&self.pool).await {
+        canonicalise_emails(&mut tx).await?;
+        if let Err(e) = sqlx::query(CREATE_LOWER_EMAIL_INDEX).execute(&mut *tx).await {
             if !is_unique_violation(&e) {
                 return Err(e.to_string());
             }
@@ -156,59 +138,88 @@ impl SqliteStore {
                 "SELECT a.id, b.id FROM user a JOIN user b \
                  ON lower(a.email) = lower(b.email) AND a.id < b.id LIMIT 11",
             )
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(err)?;
             return Err(conflict_message("`user`", &pairs));
-        }
-        Ok(())
-    }
-
-    /// Rewrites stored emails that are not in canonical form (an older version of this crate
-    /// lower-cased the domain only, keeping `xn--` labels, fullwidth forms and non-NFC local
-    /// parts), so that lookups by the canonical form reach them; refuses, naming the rows, when
-    /// two of them are one mailbox. Only rows that can differ from their canonical form (with a
-    /// non-ASCII character, an upper-case letter, or `xn--`) are read.
-    async fn canonicalise_emails(&self) -> Result<(), String> {
-        let err = |e: sqlx::Error| e.to_string();
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, email FROM user WHERE email GLOB '*[^ -~]*' OR email GLOB '*@*[A-Z]*' \
-             OR lower(email) LIKE '%xn--%'",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        let (rewrites, mut conflicts) = plan_rewrites(rows);
-        for rewrite in &rewrites {
-            let other: Option<String> =
-                sqlx::query_scalar("SELECT id FROM user WHERE lower(email) = ? AND id <> ? LIMIT 1")
-                    .bind(rewrite.canonical.to_ascii_lowercase())
-                    .bind(&rewrite.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            conflicts.extend(other.map(|other| (other, rewrite.id.clone())));
-        }
-        if !conflicts.is_empty() {
-            return Err(conflict_message("`user`", &conflicts));
-        }
-        for rewrite in &rewrites {
-            sqlx::query("UPDATE user SET email = ? WHERE id = ?")
-                .bind(&rewrite.canonical)
-                .bind(&rewrite.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-        }
-        if !rewrites.is_empty() {
-            tracing::info!(
-                rows = rewrites.len(),
-                "stored emails rewritten to their canonical form"
-            );
         }
         tx.commit().await.map_err(err)
     }
+}
+
+/// Rewrites stored emails that are not in canonical form (an older version of this crate
+/// lower-cased the domain only, keeping `xn--` labels, fullwidth forms and non-NFC local
+/// parts), so that lookups by the canonical form reach them; refuses, naming the rows, when
+/// two of them are one mailbox. Only rows that can differ from their canonical form (with a
+/// non-ASCII character, an upper-case letter, or `xn--`) are read.
+async fn canonicalise_emails(tx: &mut SqliteConnection) -> Result<(), String> {
+    let err = |e: sqlx::Error| e.to_string();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, email FROM user WHERE email GLOB '*[^ -~]*' OR email GLOB '*@*[A-Z]*' \
+         OR lower(email) LIKE '%xn--%'",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(err)?;
+    let (rewrites, mut conflicts) = plan_rewrites(rows);
+    for rewrite in &rewrites {
+        let other: Option<String> =
+            sqlx::query_scalar("SELECT id FROM user WHERE lower(email) = ? AND id <> ? LIMIT 1")
+                .bind(rewrite.canonical.to_ascii_lowercase())
+                .bind(&rewrite.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        conflicts.extend(other.map(|other| (other, rewrite.id.clone())));
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_message("`user`", &conflicts));
+    }
+    for rewrite in &rewrites {
+        sqlx::query("UPDATE user SET email = ? WHERE id = ?")
+            .bind(&rewrite.canonical)
+            .bind(&rewrite.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+    }
+    if !rewrites.is_empty() {
+        tracing::info!(
+            rows = rewrites.len(),
+            "stored emails rewritten to their canonical form"
+        );
+    }
+    Ok(())
+}
+
+/// How long a statement waits for another connection's lock (SQLite's busy handler), and how long
+/// [`open`] retries.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pool, opened with its first connection, retried while SQLite answers `SQLITE_BUSY` at once
+/// for up to [`BUSY_TIMEOUT`]: of processes opening a new file together, one switches it to WAL,
+/// and SQLite refuses the others' switch without calling the busy handler (waiting there could
+/// deadlock), so they try again once it is done.
+async fn open(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await
+        {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// `SQLITE_BUSY` or one of its extended codes.
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

@@ -10,20 +10,9 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, StoreFuture};
 use login_runtime::ConfigError;
 
-/// Ours, beside FastAPI Users' tables: families, and their tokens by hash with the access token
-/// each rotation issued.
-const CREATE: [&str; 5] = [
-    "CREATE TABLE IF NOT EXISTS refresh_family (id CHAR(43) NOT NULL PRIMARY KEY, user_id CHAR(36) NOT NULL, \
-     generation BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked BOOLEAN NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_family_expires_at ON refresh_family (expires_at)",
-    "CREATE TABLE IF NOT EXISTS refresh_token (token_hash CHAR(64) NOT NULL PRIMARY KEY, family_id CHAR(43) NOT NULL, \
-     spent BOOLEAN NOT NULL, access_id CHAR(64) NOT NULL, access_expires_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_token_family_id ON refresh_token (family_id)",
-    "CREATE INDEX IF NOT EXISTS ix_refresh_token_access_id ON refresh_token (access_id)",
-];
-
 /// Refresh-token families in the SQLite database of a [`SqliteStore`]: tables `refresh_family`
-/// and `refresh_token` (token hashes only), made at [`new`](Self::new) if absent. SQLite runs
+/// and `refresh_token` (token hashes only), made at [`new`](Self::new) if absent (a migration of
+/// their own, so a database without refresh tokens has none). SQLite runs
 /// one write transaction at a time, which makes a rotation and a family's end atomic.
 ///
 /// ```
@@ -49,14 +38,16 @@ pub struct SqliteRefreshStore {
 }
 
 impl SqliteRefreshStore {
-    /// On `store`'s database, creating the tables if absent; the error names `DATABASE_URL`.
+    /// On `store`'s database, applying the refresh tables' migration
+    /// (`migrations/sqlite/0003_refresh_tokens.sql`) if it is pending; the error names
+    /// `DATABASE_URL`.
     pub async fn new(store: &SqliteStore) -> Result<Self, ConfigError> {
         let pool = store.pool().clone();
-        for statement in CREATE {
-            sqlx::query(statement).execute(&pool).await.map_err(|e| {
+        super::migrations::apply(&pool, super::migrations::REFRESH_TOKENS)
+            .await
+            .map_err(|e| {
                 ConfigError::new("DATABASE_URL", format!("cannot create the refresh tables: {e}"))
             })?;
-        }
         Ok(Self { pool })
     }
 }
