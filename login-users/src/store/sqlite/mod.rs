@@ -105,6 +105,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a local file does not go stale: sqlx's default ping before each
+            // acquire is one more round trip to the connection's worker thread per query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| bad(format!("cannot open `{shown}`: {e}")))?;
