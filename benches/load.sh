@@ -2,10 +2,12 @@
 # Load benchmarks with wrk; prints wrk's numbers and ratios, never a verdict. Exits non-zero only
 # when a server fails to start or answers errors.
 #
-#  1. /protected of the `login` example against the hand-written axum + jsonwebtoken floor
-#     (benches/handwritten_server.rs): both answer identically, then alternating wrk rounds; the
-#     throughput ratio (of the sums, and the median of the rounds' ratios); then instructions per
-#     request of each under callgrind, which do not move with the machine's load. With two or more
+#  1. /protected of the `login` example against two hand-written axum + jsonwebtoken floors: the
+#     minimal one (benches/minimal_server.rs: bearer only, decode with leeway 0, a HashMap lookup,
+#     a clone) and the fuller one (benches/handwritten_server.rs, which also issues tokens). All
+#     answer identically, then alternating wrk rounds; the throughput ratio to each (of the sums,
+#     and the median of the rounds' ratios); then instructions per request of each under callgrind,
+#     which do not move with the machine's load. With two or more
 #     cores, servers run on core 0 and wrk on core 1 (taskset), so the load generator does not
 #     steal the server's core; PIN=0 turns that off.
 #  2. Login burst: p50/p99 of the `users` example's protected `/authenticated-route`, alone and
@@ -26,8 +28,9 @@ PROFILE="${PROFILE:-release}"
 export PROFILE DURATION
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 if [ "$PROFILE" = release ]; then dir=release; build=(--release); else dir=debug; build=(); fi
-cargo build "${build[@]}" -q --example login --example users --bench handwritten_server
+cargo build "${build[@]}" -q --example login --example users --bench handwritten_server --bench minimal_server
 floor=$(ls -t target/$dir/deps/handwritten_server-* | grep -v '\.d$' | head -1)
+minimal=$(ls -t target/$dir/deps/minimal_server-* | grep -v '\.d$' | head -1)
 server_cpu=(); client_cpu=()
 if [ "${PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   server_cpu=(taskset -c 0); client_cpu=(taskset -c 1)
@@ -38,6 +41,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 PORT=8195 "${server_cpu[@]}" "target/$dir/examples/login" >"$work/login.log" 2>&1 &
 PORT=8196 "${server_cpu[@]}" "$floor" --serve >"$work/floor.log" 2>&1 &
 PORT=8194 "${server_cpu[@]}" "$floor" --serve >"$work/floor2.log" 2>&1 &  # the A/A control
+PORT=8193 "${server_cpu[@]}" "$minimal" --serve >"$work/minimal.log" 2>&1 &
 
 token_of() {  # port path username password
   for _ in $(seq 1 100); do
@@ -53,35 +57,43 @@ wrk_run() {  # wrk arguments... -> "req/s p50 p99"; fails on non-2xx or socket e
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
 }
 
-echo "== 1. /protected: login example vs hand-written (wrk -t1 -c$CONNECTIONS, ${DURATION}s rounds, $PROFILE${server_cpu:+, pinned})"
+echo "== 1. /protected: login example vs minimal and fuller hand-written (wrk -t1 -c$CONNECTIONS, ${DURATION}s rounds, $PROFILE${server_cpu:+, pinned})"
 # Both servers get the crate's token (same secret): the same bytes are verified on both sides.
 token=$(token_of 8195 /auth/token johndoe@e.mail hunter2)
 token_of 8196 /auth/token johndoe@e.mail hunter2 >/dev/null
 token_of 8194 /auth/token johndoe@e.mail hunter2 >/dev/null
-[ "$(curl -s -H "Authorization: Bearer $token" localhost:8195/protected)" = \
-  "$(curl -s -H "Authorization: Bearer $token" localhost:8196/protected)" ] \
-  || { echo "the two servers answer /protected differently" >&2; exit 1; }
-# Each round runs the crate, the floor and a second copy of the floor (an A/A control: the spread
-# of its ratio is the noise of this machine), in a rotating order.
-crate_ratios=(); control_ratios=(); sum_crate=0; sum_floor=0; sum_control=0
-printf '%-6s %12s %9s %12s %9s %12s %9s %7s %7s\n' round "crate req/s" p99 "floor req/s" p99 "copy req/s" p99 ratio "A/A"
+for port in 8196 8193; do
+  [ "$(curl -s -H "Authorization: Bearer $token" localhost:8195/protected)" = \
+    "$(curl -s -H "Authorization: Bearer $token" localhost:$port/protected)" ] \
+    || { echo "the crate and the server on port $port answer /protected differently" >&2; exit 1; }
+done
+# Each round runs the crate, the minimal floor, the fuller floor and a second copy of the fuller
+# floor (an A/A control: the spread of its ratio is the noise of this machine), in a rotating order.
+crate_ratios=(); minimal_ratios=(); control_ratios=(); sum_crate=0; sum_floor=0; sum_control=0; sum_minimal=0
+printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s\n' round "crate req/s" p99 "minimal" p99 \
+  "floor req/s" p99 "copy req/s" p99 "/min" "/floor" "A/A"
 for r in $(seq 1 "$ROUNDS"); do
   declare -A rps=() p99=()
-  ports=(8195 8196 8194)
-  for i in 0 1 2; do
-    port=${ports[$(((i + r) % 3))]}
+  ports=(8195 8193 8196 8194)
+  for i in 0 1 2 3; do
+    port=${ports[$(((i + r) % 4))]}
     read -r rps[$port] _ p99[$port] <<<"$(wrk_run -c"$CONNECTIONS" -d"${DURATION}s" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/protected")"
   done
-  c=${rps[8195]} f=${rps[8196]} a=${rps[8194]}
+  c=${rps[8195]} f=${rps[8196]} a=${rps[8194]} m=${rps[8193]}
   ratio=$(awk -v a="$c" -v b="$f" 'BEGIN {printf "%.3f", a / b}')
+  minimal_ratio=$(awk -v a="$c" -v b="$m" 'BEGIN {printf "%.3f", a / b}')
   control=$(awk -v a="$a" -v b="$f" 'BEGIN {printf "%.3f", a / b}')
-  crate_ratios+=("$ratio"); control_ratios+=("$control")
-  printf '%-6s %12s %9s %12s %9s %12s %9s %7s %7s\n' "$r" "$c" "${p99[8195]}" "$f" "${p99[8196]}" "$a" "${p99[8194]}" "$ratio" "$control"
+  crate_ratios+=("$ratio"); minimal_ratios+=("$minimal_ratio"); control_ratios+=("$control")
+  printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s\n' "$r" "$c" "${p99[8195]}" "$m" "${p99[8193]}" \
+    "$f" "${p99[8196]}" "$a" "${p99[8194]}" "$minimal_ratio" "$ratio" "$control"
   sum_crate=$(awk -v a="$sum_crate" -v b="$c" 'BEGIN {print a + b}')
+  sum_minimal=$(awk -v a="$sum_minimal" -v b="$m" 'BEGIN {print a + b}')
   sum_floor=$(awk -v a="$sum_floor" -v b="$f" 'BEGIN {print a + b}')
   sum_control=$(awk -v a="$sum_control" -v b="$a" 'BEGIN {print a + b}')
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+awk -v a="$sum_crate" -v b="$sum_minimal" -v m="$(median "${minimal_ratios[@]}")" \
+  'BEGIN {printf "/protected throughput, crate / minimal hand-written: %.3f (ratio of sums), %.3f (median of rounds)\n", a / b, m}'
 awk -v a="$sum_crate" -v b="$sum_floor" -v m="$(median "${crate_ratios[@]}")" \
   'BEGIN {printf "/protected throughput, crate / hand-written: %.3f (ratio of sums), %.3f (median of rounds)\n", a / b, m}'
 awk -v a="$sum_control" -v b="$sum_floor" -v m="$(median "${control_ratios[@]}")" \
@@ -121,6 +133,9 @@ PY
     awk -v a="$a" -v b="$b" -v n="$requests" 'BEGIN {printf "%.0f", (b - a) / n}'
   }
   ci=$(per_request "target/$dir/examples/login"); fi_=$(per_request "$floor" --serve)
+  mi=$(per_request "$minimal" --serve)
+  awk -v c="$ci" -v m="$mi" -v n="$requests" \
+    'BEGIN {printf "/protected instructions per request (callgrind, %d requests): crate %d, minimal hand-written %d, ratio %.3f\n", n, c, m, c / m}'
   awk -v c="$ci" -v f="$fi_" -v n="$requests" \
     'BEGIN {printf "/protected instructions per request (callgrind, %d requests): crate %d, hand-written %d, ratio %.3f\n", n, c, f, c / f}'
 else

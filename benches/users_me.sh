@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Requests per second of GET /users/me on the `users` example, per store and token strategy, and of
-# POST /auth/jwt/refresh (REFRESH_TOKENS=on) per place the families are kept.
+# POST /auth/jwt/refresh (REFRESH_TOKENS=on) per place the families are kept; then GET /users/me of
+# FastAPI Users 15.0.5 itself under uvicorn (one worker, SQLite: benches/fastapi_users_app.py), and
+# the ratio of the SQLite + revocation row to it. FastAPI Users is installed from PyPI into
+# target/fastapi-users-venv (the venv .ci/run makes) when missing; FASTAPI_USERS=0 skips it.
 # Prints wrk's numbers; exits non-zero only when a server fails or answers errors.
 #
 #   benches/users_me.sh                 # every configuration whose services answer, 5 s each
@@ -79,6 +82,7 @@ for row in "${configs[@]}"; do
   errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
   printf '%-36s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
   [ "$errors" = 0 ] || status=1
+  [ "$name" = "sqlite jwt + revocation (sqlite)" ] && ours_rps=$rps
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
@@ -120,4 +124,41 @@ for row in "${refresh_configs[@]}"; do
   [ "$errors" = 0 ] || status=1
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
+
+# FastAPI Users itself: the same GET /users/me on SQLite, one uvicorn worker.
+if [ "${FASTAPI_USERS:-1}" = 1 ]; then
+  venv=target/fastapi-users-venv
+  if ! "$venv/bin/python" -c 'import fastapi_users, fastapi_users_db_sqlalchemy, aiosqlite, uvicorn, multipart' >/dev/null 2>&1; then
+    echo "# installing fastapi-users 15.0.5, uvicorn and aiosqlite into $venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'fastapi-users[sqlalchemy]==15.0.5' aiosqlite uvicorn python-multipart
+  fi
+  fu_port=$((PORT + 1))
+  SECRET=bench-secret-bench-secret-0123456789ab DATABASE_PATH="$work/fastapi-users.db" \
+    "$venv/bin/python" -m uvicorn --app-dir benches fastapi_users_app:app --port "$fu_port" --workers 1 \
+    --log-level warning --no-access-log >"$work/out" 2>"$work/err" &
+  pid=$!
+  for _ in $(seq 1 100); do curl -s "localhost:$fu_port/x" >/dev/null 2>&1 && break; sleep 0.1; done
+  email="bench-$RANDOM$RANDOM@example.com"
+  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
+    "localhost:$fu_port/auth/register" >/dev/null
+  token=$(curl -s -d "username=$email" -d password=bench-password "localhost:$fu_port/auth/jwt/login" \
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  if [ -z "$token" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "localhost:$fu_port/users/me")" != 200 ]; then
+    echo "FastAPI Users did not serve /users/me (stderr below)" >&2; cat "$work/err" >&2; status=1
+  else
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$fu_port/users/me")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
+    printf '%-36s %12s %10s %10s %8s\n' "FastAPI Users 15.0.5 (uvicorn, sqlite)" "$rps" "$p50" "$p99" "${errors:0:8}"
+    [ "$errors" = 0 ] || status=1
+    if [ -n "${ours_rps:-}" ]; then
+      awk -v a="$ours_rps" -v b="$rps" \
+        'BEGIN {printf "/users/me, SQLite + revocation / FastAPI Users: %.1fx (%s / %s req/s)\n", a / b, a, b}'
+    fi
+  fi
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+fi
 exit $status

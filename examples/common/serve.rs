@@ -12,10 +12,12 @@
 //!   after it; trickling bytes does not extend it.
 //! - **idle** (`IDLE_TIMEOUT`, seconds, default 60): a read or a write that makes no progress for
 //!   this long closes the connection: a body that stops arriving, a client that stops reading the
-//!   answer (`tokio-io-timeout` on the socket). It also bounds a handler that runs that long
+//!   answer ([`IdleTimeout`] on the socket). It also bounds a handler that runs that long
 //!   without the client sending anything.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,8 +28,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use login_runtime::ConfigError;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio_io_timeout::TimeoutStream;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 /// The connection timeouts (see the module's documentation).
@@ -89,9 +92,7 @@ pub async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts) -> io
             }
         };
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_read_timeout(Some(timeouts.idle));
-        stream.set_write_timeout(Some(timeouts.idle));
+        let stream = IdleTimeout::new(stream, timeouts.idle);
         let app = app.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -101,12 +102,131 @@ pub async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts) -> io
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeouts.header_read)
-                .serve_connection(TokioIo::new(Box::pin(stream)), service)
+                .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended");
             }
         });
+    }
+}
+
+/// A stream whose reads and writes fail with `TimedOut` after `idle` without progress.
+///
+/// The timer is lazy: a wait only notes when it began, and the timer, armed for an earlier wait's
+/// deadline, is moved on only when it fires before this wait's. A connection's requests therefore
+/// cost a clock read each, not a timer-wheel update on every read and write (as
+/// `tokio-io-timeout` does, which resets its timer at each).
+pub struct IdleTimeout<S> {
+    inner: S,
+    idle: Duration,
+    read: Deadline,
+    write: Deadline,
+}
+
+/// One direction's wait: when it began (`None`: not waiting) and the timer.
+struct Deadline {
+    since: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Deadline {
+    fn new(idle: Duration) -> Self {
+        Self {
+            since: None,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    /// The inner stream is not ready: fails once this wait has lasted `idle`.
+    fn pending(&mut self, cx: &mut Context<'_>, idle: Duration) -> io::Result<()> {
+        let deadline = *self.since.get_or_insert_with(Instant::now) + idle;
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                self.since = None;
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            // Armed for an earlier wait: on to this one's deadline.
+            self.timer.as_mut().reset(deadline);
+        }
+        Ok(())
+    }
+
+    /// Checks the result of a poll of the inner stream.
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        idle: Duration,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending => match self.pending(cx, idle) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            ready => {
+                self.since = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<S> IdleTimeout<S> {
+    /// `inner`, whose reads and writes may each wait at most `idle`.
+    pub fn new(inner: S, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            read: Deadline::new(idle),
+            write: Deadline::new(idle),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.read.check(cx, this.idle, poll)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.write.check(cx, this.idle, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.write.check(cx, this.idle, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.write.check(cx, this.idle, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.write.check(cx, this.idle, poll)
     }
 }
 

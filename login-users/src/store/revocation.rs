@@ -58,10 +58,14 @@ pub trait RevocationStore: Send + Sync + 'static {
 /// The id a token is revoked under: the hex SHA-256 of the whole token, so the deny-list holds
 /// nothing that could be replayed.
 pub fn token_id(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(token.as_bytes());
+    let mut id = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    id
 }
 
 /// Revocations in memory, for tests and single-process apps.
@@ -110,5 +114,20 @@ impl RevocationStore for MemoryRevocations {
             generation: inner.generations.get(&user).copied().unwrap_or(0),
         };
         Box::pin(async move { Ok(status) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_id;
+
+    #[test]
+    fn token_id_is_the_lowercase_hex_sha256_of_the_token() {
+        // FIPS 180-2's example: SHA-256("abc").
+        assert_eq!(
+            token_id("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(token_id("").len(), 64);
     }
 }

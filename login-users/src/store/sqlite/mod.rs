@@ -205,6 +205,9 @@ async fn open(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> 
     loop {
         match SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a local file does not go stale: sqlx's default ping before each
+            // acquire is one more round trip to the connection's worker thread per query.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
         {
