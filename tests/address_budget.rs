@@ -8,10 +8,6 @@
 //! throttle is the default one on the system clock (its window is minutes long; nothing here
 //! waits for it).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +49,7 @@ fn client_from(from: IpAddr) -> reqwest::Client {
 async fn serve(users: &Users) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/auth/jwt/login", listener.local_addr().unwrap());
-    let service = example::app(users.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let service = users_example::app(users.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     url
 }

@@ -1,5 +1,5 @@
 //! What a deployment of the built examples needs, checked over real sockets against the
-//! `users` and `login` binaries (`cargo build --examples`; plain `cargo test` builds them):
+//! `users` and `login` binaries (`cargo build -p login-example -p users-example`):
 //!
 //! - connection timeouts: a silent client (200 of them at once), a client sending its head one
 //!   byte at a time, an idle kept-alive connection and a body that stops arriving are all

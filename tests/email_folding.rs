@@ -9,9 +9,6 @@
 mod support;
 #[path = "support/users_db.rs"]
 mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::str::FromStr;
 

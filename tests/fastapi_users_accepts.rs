@@ -9,9 +9,6 @@
 //! `.ci/run` makes one. Without it the test prints a `SKIPPED` line (and fails under `CI`).
 
 mod support;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

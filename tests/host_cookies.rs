@@ -6,12 +6,6 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
 #[path = "support/users_db.rs"]
 #[allow(unused_macros, unused_imports)]
@@ -39,7 +33,7 @@ async fn users_app(cookie: &str) -> Via {
         .cookie_name(cookie)
         .build()
         .unwrap();
-    Via::http(example::app(users)).await
+    Via::http(users_example::app(users)).await
 }
 
 /// Registers a fresh user and logs in on the cookie backend; the answer.

@@ -11,9 +11,6 @@ mod support;
 #[path = "support/users_db.rs"]
 #[allow(unused_macros, unused_imports)]
 mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::sync::Arc;
 

@@ -3,10 +3,6 @@
 //! `redis://127.0.0.1:6379`); without it they say so and skip. Every test registers users with
 //! fresh random emails and only touches its own keys: the database is never flushed.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -116,7 +112,7 @@ impl Instance {
             }
             Tokens::RevocableJwt => builder.revocation(Arc::new(redis)),
         };
-        Self::serve(example::app(builder.build().unwrap()), mail).await
+        Self::serve(users_example::app(builder.build().unwrap()), mail).await
     }
 
     async fn serve(app: Router, mail: Mailbox) -> Self {

@@ -12,9 +12,6 @@ mod support;
 #[path = "support/users_db.rs"]
 #[allow(unused_macros)]
 mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,9 +3,6 @@
 //! and two instances sharing a database see each other's revocations on their next request.
 //! The PostgreSQL runs need `DATABASE_URL=postgres://…`; without it they say so and skip.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
 mod support;
 #[path = "support/users_db.rs"]
 #[allow(unused_macros, unused_imports)]
@@ -90,7 +87,7 @@ impl Instance {
             .build()
             .unwrap();
         Self {
-            http: Via::http(example::app(users)).await,
+            http: Via::http(users_example::app(users)).await,
             mail,
         }
     }
@@ -280,7 +277,7 @@ async fn a_fastapi_users_token_can_be_logged_out() {
         .secret(secret)
         .build()
         .unwrap();
-    let http = Via::http(example::app(users)).await;
+    let http = Via::http(users_example::app(users)).await;
     let token = tokens["users"]["admin"]["tokens"]["access"].as_str().unwrap();
     assert_eq!(
         http.send(Req::get("/users/me").bearer(token)).await.status,

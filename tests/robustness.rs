@@ -13,7 +13,7 @@
 //! Entry points are `<store>::<name>`: `memory` (`MemoryStore`), `sqlite` (a fresh file) and
 //! `postgres` (a schema of its own in the PostgreSQL of `DATABASE_URL`; skipped with a `SKIPPED`
 //! line on stderr when `DATABASE_URL` is not a `postgres://` URL). The binary's tests need
-//! `cargo build --example users` (plain `cargo test` builds it).
+//! `cargo build -p users-example`.
 
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
@@ -22,9 +22,6 @@ mod support;
 #[path = "support/users_db.rs"]
 #[allow(unused_macros, unused_imports)]
 mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

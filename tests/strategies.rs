@@ -3,10 +3,6 @@
 //! rows, password changes and deleted users kill tokens, JWTs and garbage are refused.
 //! The PostgreSQL runs need `DATABASE_URL=postgres://…`; without it they say so and skip.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-
 use std::io::Write;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -265,7 +261,7 @@ impl Instance {
             .build()
             .unwrap();
         Self {
-            http: Http::serve(example::app(users.clone())).await,
+            http: Http::serve(users_example::app(users.clone())).await,
             users,
             conn,
         }

@@ -9,10 +9,6 @@
 //! Time is a manual clock handed to the throttle, so nothing sleeps; passwords are hashed with the
 //! real argon2id parameters (the ceiling test checks 100 of them).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
@@ -147,7 +143,7 @@ impl App {
             .unwrap();
         users.create(CreateUser::new(USER, PASSWORD)).await.unwrap();
         Self {
-            router: example::app(users.clone()),
+            router: users_example::app(users.clone()),
             clock,
             mail,
             users,

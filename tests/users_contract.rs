@@ -19,9 +19,6 @@ mod binary;
 mod support;
 #[path = "support/users_db.rs"]
 mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
