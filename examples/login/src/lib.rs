@@ -7,7 +7,8 @@
 //! ```
 //! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one),
 //! `COOKIE_NAME` the cookie (`access-token`; `__Host-access-token` in production),
-//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60).
+//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60),
+//! `RUST_LOG` the log level (`info`).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
