@@ -7,8 +7,7 @@
 //! `DATABASE_URL` when two rows are one mailbox.
 
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::users_db;
 
 use std::str::FromStr;
 
@@ -16,8 +15,8 @@ use axum::http::StatusCode;
 use login_users::{PostgresStore, SqliteStore, UserStore, Users};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
-use support::{Req, Res, Via};
-use users_db::{PgSchema, StoreKind, TempDir, TestDb, on_both_stores};
+use support::{Req, Res, TempDir, Via};
+use users_db::{PgSchema, StoreKind, TestDb, on_both_stores};
 use uuid::Uuid;
 
 const SECRET: &str = "email-folding-secret-0123456789abcdef!";

@@ -8,9 +8,7 @@
 //! `SKIPPED` line on stderr without a `postgres://` `DATABASE_URL`).
 
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::users_db;
 
 use std::sync::Arc;
 

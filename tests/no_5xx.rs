@@ -9,8 +9,7 @@
 //! the database (`accesstoken`), so that token strings reach SQL too; the cookie backend is JWT.
 
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::users_db;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -15,18 +15,15 @@
 //! Needs `curl` and `jq` (`.ci/run` installs them) and the example binaries
 //! (`cargo build -p login-example -p users-example`).
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
+use support::binary;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use binary::{example_binary, free_port};
-#[allow(unused_imports)] // support/binary.rs reaches it as `super::Via`
-use support::{ScratchDir as TempDir, Via};
+use support::TempDir;
 
 const README: &str = include_str!("../README.md");
 const SECRET: &str = "readme-flow-secret-0123456789abcdefghijkl";
@@ -248,7 +245,7 @@ fn script(steps: &[Step], users_binary: &Path) -> String {
 
 /// A fresh directory of this test's, kept when the test fails.
 fn temp_dir(tag: &str) -> TempDir {
-    TempDir::new(&format!("login-readme-{tag}"))
+    TempDir::named(&format!("login-readme-{tag}"))
 }
 
 /// The example serving on `port`, stdout to `dir/stdout`; killed on drop.

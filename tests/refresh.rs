@@ -9,9 +9,7 @@
 //! ended, the winner's tokens with it.
 
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros)]
-mod users_db;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -817,7 +815,7 @@ async fn refresh_needs_revocable_jwts() {
 async fn refresh_tokens_are_stored_only_as_their_hash() {
     use login_users::{SqliteRefreshStore, SqliteStore, token_id};
 
-    let dir = users_db::TempDir::new();
+    let dir = support::TempDir::new();
     let store = SqliteStore::connect(&dir.db_url()).await.unwrap();
     let users = Users::builder(Arc::new(store.clone()))
         .throttle(Throttle::disabled())

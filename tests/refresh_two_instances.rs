@@ -6,21 +6,16 @@
 //! `DATABASE_URL=postgres://…` (and `REDIS_URL` for the Redis half); without, the tests say so
 //! and skip.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::{binary, users_db};
 
 use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use serde_json::{Value, json};
-use support::{Req, Res, Via};
-use users_db::{PgSchema, StoreKind, TempDir};
+use support::{Req, Res, TempDir, Via};
+use users_db::{PgSchema, StoreKind};
 use uuid::Uuid;
 
 const SECRET: &str = "refresh-two-instances-secret-0123456789";

@@ -4,9 +4,7 @@
 //! The PostgreSQL runs need `DATABASE_URL=postgres://…`; without it they say so and skip.
 
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +13,8 @@ use login_users::{
     MemoryRevocations, MemoryStore, RevocationStore, SqliteStore, User, UserHooks, UserStore, Users,
 };
 use serde_json::json;
-use support::{Req, Via};
-use users_db::{PgSchema, StoreKind, TempDir};
+use support::{Req, TempDir, Via};
+use users_db::{PgSchema, StoreKind};
 
 const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
 

@@ -15,13 +15,8 @@
 //! line on stderr when `DATABASE_URL` is not a `postgres://` URL). The binary's tests need
 //! `cargo build -p users-example`.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::{binary, users_db};
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -33,8 +28,8 @@ use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use login_users::{CreateUser, MemoryStore, SqliteStore, User, UserPatch, UserStore, Users};
 use serde_json::{Value, json};
-use support::{Req, Res, Via};
-use users_db::{PgSchema, StoreKind, TempDir, TestDb};
+use support::{Req, Res, TempDir, Via};
+use users_db::{PgSchema, StoreKind, TestDb};
 
 const SECRET: &str = "robustness-secret-0123456789abcdefghij";
 const PASSWORD: &str = "guinevere";

@@ -12,8 +12,7 @@
 //! `accesstoken` table) and `redis` (FastAPI Users' Redis strategy).
 
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -588,13 +588,7 @@ async fn x_forwarded_for_is_ignored_unless_proxies_are_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_a_real_socket_the_peer_address_is_the_key() {
     let app = App::default().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let service = app
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let base = format!("http://{}", support::serve_with_peers(app.router.clone()).await);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let post = |password: &'static str| {
         client

@@ -3,13 +3,8 @@
 //! password change on one is refused by the other on its very next request. Needs
 //! `DATABASE_URL=postgres://…` and `REDIS_URL`; without them the tests say so and skip.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::{binary, users_db};
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -17,8 +12,8 @@ use std::process::{Command, Stdio};
 use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use serde_json::json;
-use support::{Req, Via};
-use users_db::{PgSchema, StoreKind, TempDir};
+use support::{Req, TempDir, Via};
+use users_db::{PgSchema, StoreKind};
 use uuid::Uuid;
 
 const SECRET: &str = "two-instances-secret-0123456789abcdefgh";

@@ -14,11 +14,8 @@
 //! a `SKIPPED` line when it is not set). The few tests about the access token being a JWT run on
 //! the JWT strategies only. The `binary_*` tests run the built example on SQLite only.
 
-#[path = "support/binary.rs"]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::{binary, users_db};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,8 +34,8 @@ use login_users::{
     CreateUser, MemoryStore, SqliteStore, StoreError, User, UserHooks, UserPatch, UserStore, Users,
 };
 use serde_json::{Value, json};
-use support::{Req, Res, Via, now};
-use users_db::{Setup, TempDir, TestDb, TokenKind, on_each_store_and_strategy};
+use support::{Req, Res, TempDir, Via, now};
+use users_db::{Setup, TestDb, TokenKind, on_each_store_and_strategy};
 use uuid::Uuid;
 
 const SECRET: &str = "users-contract-secret-0123456789abcdef";

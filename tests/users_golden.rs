@@ -12,8 +12,7 @@
 //! line on stderr, when `DATABASE_URL` is not a `postgres://` URL).
 
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::users_db;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

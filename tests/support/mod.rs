@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+pub mod users_db;
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -95,6 +98,17 @@ pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Binds `app` on a free loopback port and serves it in the background, each request carrying
+/// the peer's `ConnectInfo<SocketAddr>` (what the login throttle keys on), as the examples' server
+/// loop does.
+pub async fn serve_with_peers(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     addr
 }
 
@@ -266,18 +280,28 @@ pub fn skip(test: &str, why: &str) {
 
 /// A fresh directory under the system's temp dir, for a test's databases, logs and scripts;
 /// removed on drop unless the test failed (then it is kept for a look).
-pub struct ScratchDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
-impl ScratchDir {
+impl TempDir {
+    /// `<temp dir>/login-tests-<uuid>`, created.
+    pub fn new() -> Self {
+        Self::named("login-tests")
+    }
+
     /// `<temp dir>/<prefix>-<uuid>`, created.
-    pub fn new(prefix: &str) -> Self {
+    pub fn named(prefix: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
+
+    /// `sqlite://<dir>/users.db`.
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("users.db").display())
+    }
 }
 
-impl Drop for ScratchDir {
+impl Drop for TempDir {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -285,7 +309,7 @@ impl Drop for ScratchDir {
     }
 }
 
-impl std::ops::Deref for ScratchDir {
+impl std::ops::Deref for TempDir {
     type Target = std::path::Path;
 
     fn deref(&self) -> &std::path::Path {

@@ -4,13 +4,8 @@
 //! the token strategies the contract suite runs on: plain JWT, JWT with revocation in the same
 //! database, the database strategy, and the Redis strategy on the Redis of `REDIS_URL` (skipped,
 //! saying so, without one).
-//!
-//! Included with `#[path]` by `users_contract.rs`, `users_golden.rs` and `two_instances.rs`.
-
-#![allow(dead_code)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -21,6 +16,8 @@ use login_users::{
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Connection};
 use uuid::Uuid;
+
+use super::TempDir;
 
 /// The database FastAPI Users 15 made (`make_fixtures.py`).
 pub const FASTAPI_USERS_DB: &str = concat!(
@@ -40,7 +37,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test$(($($tokio)*))?]
                 async fn $name() {
-                    super::$name($crate::users_db::StoreKind::Sqlite).await;
+                    super::$name($crate::support::users_db::StoreKind::Sqlite).await;
                 }
             )*
         }
@@ -52,7 +49,7 @@ macro_rules! on_both_stores {
                 #[tokio::test$(($($tokio)*))?]
                 async fn $name() {
                     let test = concat!("postgres::", stringify!($name));
-                    if let Some(kind) = $crate::users_db::StoreKind::postgres_or_skip(test) {
+                    if let Some(kind) = $crate::support::users_db::StoreKind::postgres_or_skip(test) {
                         super::$name(kind).await;
                     }
                 }
@@ -81,19 +78,19 @@ macro_rules! on_each_store_and_strategy {
         mod sqlite {
             /// Stateless JWTs on both backends (FastAPI Users' default).
             mod jwt {
-                $crate::users_db::strategy_entries! { sqlite jwt: $all $jwt }
+                $crate::support::users_db::strategy_entries! { sqlite jwt: $all $jwt }
             }
             /// JWTs revocable through the same SQLite database.
             mod jwt_revocable {
-                $crate::users_db::strategy_entries! { sqlite jwt_revocable: $all $jwt }
+                $crate::support::users_db::strategy_entries! { sqlite jwt_revocable: $all $jwt }
             }
             /// Opaque tokens in the database's `accesstoken` table.
             mod database {
-                $crate::users_db::strategy_entries! { sqlite database: $all }
+                $crate::support::users_db::strategy_entries! { sqlite database: $all }
             }
             /// Opaque tokens in the Redis of `REDIS_URL`.
             mod redis {
-                $crate::users_db::strategy_entries! { sqlite redis: $all }
+                $crate::support::users_db::strategy_entries! { sqlite redis: $all }
             }
         }
 
@@ -101,7 +98,7 @@ macro_rules! on_each_store_and_strategy {
         /// line on stderr) without a `postgres://` `DATABASE_URL`.
         mod postgres {
             $(
-                $crate::users_db::postgres_strategy! { $pg_strategy: $all $jwt }
+                $crate::support::users_db::postgres_strategy! { $pg_strategy: $all $jwt }
             )*
         }
     };
@@ -115,25 +112,25 @@ macro_rules! postgres_strategy {
     (jwt: $all:tt $jwt:tt) => {
         /// Stateless JWTs on both backends (FastAPI Users' default).
         mod jwt {
-            $crate::users_db::strategy_entries! { postgres jwt: $all $jwt }
+            $crate::support::users_db::strategy_entries! { postgres jwt: $all $jwt }
         }
     };
     (jwt_revocable: $all:tt $jwt:tt) => {
         /// JWTs revocable through the same PostgreSQL schema.
         mod jwt_revocable {
-            $crate::users_db::strategy_entries! { postgres jwt_revocable: $all $jwt }
+            $crate::support::users_db::strategy_entries! { postgres jwt_revocable: $all $jwt }
         }
     };
     (database: $all:tt $jwt:tt) => {
         /// Opaque tokens in the schema's `accesstoken` table.
         mod database {
-            $crate::users_db::strategy_entries! { postgres database: $all }
+            $crate::support::users_db::strategy_entries! { postgres database: $all }
         }
     };
     (redis: $all:tt $jwt:tt) => {
         /// Opaque tokens in the Redis of `REDIS_URL`.
         mod redis {
-            $crate::users_db::strategy_entries! { postgres redis: $all }
+            $crate::support::users_db::strategy_entries! { postgres redis: $all }
         }
     };
 }
@@ -146,8 +143,8 @@ pub(crate) use postgres_strategy;
 #[allow(unused_macros)]
 macro_rules! strategy_entries {
     ($store:ident $strategy:ident: $list:tt $($more:tt)+) => {
-        $crate::users_db::strategy_entries! { $store $strategy: $list }
-        $crate::users_db::strategy_entries! { $store $strategy: $($more)+ }
+        $crate::support::users_db::strategy_entries! { $store $strategy: $list }
+        $crate::support::users_db::strategy_entries! { $store $strategy: $($more)+ }
     };
     ($store:ident $strategy:ident: [$($name:ident $(($($tokio:tt)*))?),* $(,)?]) => {
         $(
@@ -161,7 +158,7 @@ macro_rules! strategy_entries {
                     stringify!($name)
                 );
                 let setup =
-                    $crate::users_db::Setup::or_skip(stringify!($store), stringify!($strategy), test);
+                    $crate::support::users_db::Setup::or_skip(stringify!($store), stringify!($strategy), test);
                 if let Some(setup) = setup {
                     super::super::$name(setup).await;
                 }
@@ -294,28 +291,6 @@ impl Setup {
             other => panic!("{test}: no token strategy `{other}`"),
         };
         Some(Self { store, tokens })
-    }
-}
-
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("users-tests-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    /// `sqlite://<dir>/users.db`.
-    pub fn db_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("users.db").display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
