@@ -317,7 +317,7 @@ impl Raw {
                 .map(|s| Box::new(s) as Box<dyn UserStore>)
                 .map_err(|e| e.to_string()),
             Self::Postgres(schema) => {
-                let url = std::env::var("DATABASE_URL").unwrap();
+                let url = support::postgres_url();
                 let options = PgConnectOptions::from_str(&url)
                     .unwrap()
                     .options([("search_path", schema.name())]);
@@ -347,7 +347,7 @@ impl Raw {
                 pool.close().await;
             }
             Self::Postgres(schema) => {
-                let url = std::env::var("DATABASE_URL").unwrap();
+                let url = support::postgres_url();
                 let options = PgConnectOptions::from_str(&url)
                     .unwrap()
                     .options([("search_path", schema.name())]);
@@ -444,16 +444,14 @@ async fn registration_answers_the_canonical_email(kind: StoreKind) {
 /// Unicode by the server's locale: start-up replaces it by the ASCII-only key index, so that
 /// `ärger@…` can join `Ärger@…` (as on SQLite) while ASCII case stays unique.
 #[tokio::test]
+#[ignore = "needs DATABASE_URL"]
 async fn postgres_start_up_replaces_the_lower_email_index() {
-    let test = "postgres_start_up_replaces_the_lower_email_index";
-    let Some(kind) = StoreKind::postgres_or_skip(test) else {
-        return;
-    };
+    let kind = StoreKind::postgres();
     let raw = Raw::new(&kind).await;
     let Raw::Postgres(schema) = &raw else {
         unreachable!()
     };
-    let url = std::env::var("DATABASE_URL").unwrap();
+    let url = support::postgres_url();
     let options = PgConnectOptions::from_str(&url)
         .unwrap()
         .options([("search_path", schema.name())]);

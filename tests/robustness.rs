@@ -11,9 +11,9 @@
 //!   killed (and, with FULL, the WAL is synced at each commit: a power loss too).
 //!
 //! Entry points are `<store>::<name>`: `memory` (`MemoryStore`), `sqlite` (a fresh file) and
-//! `postgres` (a schema of its own in the PostgreSQL of `DATABASE_URL`; skipped with a `SKIPPED`
-//! line on stderr when `DATABASE_URL` is not a `postgres://` URL). The binary's tests need
-//! `cargo build -p users-example`.
+//! `postgres` (a schema of its own in the PostgreSQL of `DATABASE_URL`; `#[ignore = "needs
+//! DATABASE_URL"]`, run with `-- --include-ignored`, failing without a `postgres://` URL). The
+//! binary's tests need `cargo build -p users-example`.
 
 mod support;
 use support::{binary, users_db};
@@ -65,25 +65,21 @@ macro_rules! entry_points {
             )*
         }
 
-        /// On the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a line on
-        /// stderr) without a `postgres://` `DATABASE_URL`.
+        /// On the PostgreSQL of `DATABASE_URL`, in a schema per test.
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $any() {
-                    let test = concat!("postgres::", stringify!($any));
-                    if let Some(kind) = crate::users_db::StoreKind::postgres_or_skip(test) {
-                        super::$any(super::Store::Database(kind)).await;
-                    }
+                    let kind = crate::users_db::StoreKind::postgres();
+                    super::$any(super::Store::Database(kind)).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $db() {
-                    let test = concat!("postgres::", stringify!($db));
-                    if let Some(kind) = crate::users_db::StoreKind::postgres_or_skip(test) {
-                        super::$db(kind).await;
-                    }
+                    super::$db(crate::users_db::StoreKind::postgres()).await;
                 }
             )*
         }

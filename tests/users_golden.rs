@@ -8,8 +8,8 @@
 //! elsewhere).
 //!
 //! The replay runs twice: `sqlite::…` on a copy of `users.sqlite`, and `postgres::…` on its users
-//! loaded into a schema of its own in the PostgreSQL of `DATABASE_URL` (skipped, with a `SKIPPED`
-//! line on stderr, when `DATABASE_URL` is not a `postgres://` URL).
+//! loaded into a schema of its own in the PostgreSQL of `DATABASE_URL` (`#[ignore = "needs
+//! DATABASE_URL"]`: `-- --include-ignored` runs it, and it fails without a `postgres://` URL).
 
 mod support;
 use support::users_db;

@@ -271,11 +271,37 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// The value of the service variable `var` (`REDIS_URL`, `FASTAPI_USERS_PYTHON`, …) for a test
+/// marked `#[ignore = "needs <var>"]`, which `-- --include-ignored` runs. Panics, naming the
+/// variable, when it is unset or empty: such a test never passes without its service.
+pub fn needs(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{var} is not set: this test needs it (.ci/run sets it; see the README). Without the \
+             service, run the suite without `--include-ignored` and the test is reported ignored."
+        ),
+    }
+}
+
 /// Says on the process's stderr (not captured by the harness, so it shows in a passing run) that
-/// `test` did not run, and why.
+/// `test` did not run, and why. Only for data that is not committed and cannot be fetched (the
+/// Wycheproof vectors); a test that needs a service is `#[ignore = "needs …"]` and calls [`needs`].
 pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// `DATABASE_URL` for a test marked `#[ignore = "needs DATABASE_URL"]`: panics, naming the
+/// variable, unless it is a `postgres://` (or `postgresql://`) URL.
+pub fn postgres_url() -> String {
+    let url = needs("DATABASE_URL");
+    assert!(
+        url.starts_with("postgres://") || url.starts_with("postgresql://"),
+        "DATABASE_URL is `{url}`: this test needs a postgres:// URL, e.g. \
+         postgres://postgres@127.0.0.1:5432/test"
+    );
+    url
 }
 
 /// A fresh directory under the system's temp dir, for a test's databases, logs and scripts;
