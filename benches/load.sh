@@ -28,7 +28,8 @@ PROFILE="${PROFILE:-release}"
 export PROFILE DURATION
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 if [ "$PROFILE" = release ]; then dir=release; build=(--release); else dir=debug; build=(); fi
-cargo build "${build[@]}" -q --example login --example users --bench handwritten_server --bench minimal_server
+cargo build "${build[@]}" -q -p login-example -p users-example
+cargo build "${build[@]}" -q --bench handwritten_server --bench minimal_server
 floor=$(ls -t target/$dir/deps/handwritten_server-* | grep -v '\.d$' | head -1)
 minimal=$(ls -t target/$dir/deps/minimal_server-* | grep -v '\.d$' | head -1)
 server_cpu=(); client_cpu=()
@@ -38,7 +39,7 @@ fi
 export SECRET=load-secret-load-secret-0123456789abcd RUST_LOG=warn
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-PORT=8195 "${server_cpu[@]}" "target/$dir/examples/login" >"$work/login.log" 2>&1 &
+PORT=8195 "${server_cpu[@]}" "target/$dir/login" >"$work/login.log" 2>&1 &
 PORT=8196 "${server_cpu[@]}" "$floor" --serve >"$work/floor.log" 2>&1 &
 PORT=8194 "${server_cpu[@]}" "$floor" --serve >"$work/floor2.log" 2>&1 &  # the A/A control
 PORT=8193 "${server_cpu[@]}" "$minimal" --serve >"$work/minimal.log" 2>&1 &
@@ -132,7 +133,7 @@ PY
     a=$(instructions 8198 0 "$@"); b=$(instructions 8199 "$requests" "$@")
     awk -v a="$a" -v b="$b" -v n="$requests" 'BEGIN {printf "%.0f", (b - a) / n}'
   }
-  ci=$(per_request "target/$dir/examples/login"); fi_=$(per_request "$floor" --serve)
+  ci=$(per_request "target/$dir/login"); fi_=$(per_request "$floor" --serve)
   mi=$(per_request "$minimal" --serve)
   awk -v c="$ci" -v m="$mi" -v n="$requests" \
     'BEGIN {printf "/protected instructions per request (callgrind, %d requests): crate %d, minimal hand-written %d, ratio %.3f\n", n, c, m, c / m}'
@@ -148,10 +149,10 @@ burst_db="sqlite://$work/burst.db"
 # account from one address wait for each other (they count as failures to come), which would
 # leave fewer than 16 hashes running.
 for i in $(seq 1 16); do
-  DATABASE_URL="$burst_db" "target/$dir/examples/users" create-user --email "burst$i@example.com" \
+  DATABASE_URL="$burst_db" "target/$dir/users" create-user --email "burst$i@example.com" \
     --password burst-password >/dev/null
 done
-DATABASE_URL="$burst_db" PORT=8197 "target/$dir/examples/users" >"$work/users.log" 2>&1 &
+DATABASE_URL="$burst_db" PORT=8197 "target/$dir/users" >"$work/users.log" 2>&1 &
 token=$(token_of 8197 /auth/jwt/login burst1@example.com burst-password)
 cat >"$work/login.lua" <<'EOF'
 wrk.method = "POST"

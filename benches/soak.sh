@@ -33,9 +33,9 @@ GROWTH_PERCENT=20; GROWTH_KB=10240
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is not installed (apt-get install curl)" >&2; exit 1; }
 if [ "$PROFILE" = release ]; then
-  cargo build --release --example users -q; bin=target/release/examples/users
+  cargo build --release -p users-example -q; bin=target/release/users
 else
-  cargo build --example users -q; bin=target/debug/examples/users
+  cargo build -p users-example -q; bin=target/debug/users
 fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

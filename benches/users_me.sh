@@ -24,9 +24,9 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 if [ -n "${BIN:-}" ]; then
   bin=$BIN
 elif [ "${PROFILE:-release}" = release ]; then
-  cargo build --release --example users -q; bin=target/release/examples/users
+  cargo build --release -p users-example -q; bin=target/release/users
 else
-  cargo build --example users -q; bin=target/debug/examples/users
+  cargo build -p users-example -q; bin=target/debug/users
 fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -8,9 +8,7 @@
 //! throttle is the default one on the system clock (its window is minutes long; nothing here
 //! waits for it).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -51,11 +49,8 @@ fn client_from(from: IpAddr) -> reqwest::Client {
 
 /// The `users` example with `throttle`, served with the client's address; the login URL.
 async fn serve(users: &Users) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/auth/jwt/login", listener.local_addr().unwrap());
-    let service = example::app(users.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    url
+    let addr = support::serve_with_peers(users_example::app(users.clone())).await;
+    format!("http://{addr}/auth/jwt/login")
 }
 
 async fn users_with(throttle: Throttle, emails: &[&str]) -> Users {

@@ -17,13 +17,7 @@
 //! `LoginManager::decode` when a copy of upstream's file is on the machine (see
 //! `tests/fixtures/wycheproof/README.md`; none is committed), and says it skipped otherwise.
 
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -5,12 +5,6 @@
 //! of the request. A good bearer token still authenticates such a request; the cookies never do.
 //! Both examples: `users` (`fastapiusersauth`) and `login` (`access-token`).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
 
 use std::sync::Arc;
@@ -34,7 +28,7 @@ async fn users_app() -> App {
     let dyn_store: Arc<dyn UserStore> = store.clone();
     let users = Users::builder(dyn_store).secret(SECRET).build().unwrap();
     App {
-        http: Via::http(example::app(users)).await,
+        http: Via::http(users_example::app(users)).await,
         store,
     }
 }

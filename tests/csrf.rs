@@ -3,12 +3,6 @@
 //! from the site itself, from a trusted origin, from a non-browser client, or with a bearer token
 //! works; safe methods are never checked; the cookie login refuses cross-site forms.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
 
 use std::sync::Arc;
@@ -35,7 +29,7 @@ async fn app_with(configure: impl FnOnce(login_users::UsersBuilder) -> login_use
     let users = configure(Users::builder(dyn_store).secret(SECRET))
         .build()
         .unwrap();
-    let http = Via::http(example::app(users)).await;
+    let http = Via::http(users_example::app(users)).await;
     let Via::Http { base, .. } = &http else {
         unreachable!()
     };

@@ -1,5 +1,5 @@
 //! What a deployment of the built examples needs, checked over real sockets against the
-//! `users` and `login` binaries (`cargo build --examples`; plain `cargo test` builds them):
+//! `users` and `login` binaries (`cargo build -p login-example -p users-example`):
 //!
 //! - connection timeouts: a silent client (200 of them at once), a client sending its head one
 //!   byte at a time, an idle kept-alive connection and a body that stops arriving are all
@@ -9,10 +9,8 @@
 //!   line, where `ps` shows it);
 //! - the serving loop keeps the peer address the login throttle keys on.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
+use support::binary;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -22,7 +20,7 @@ use axum::http::StatusCode;
 use binary::{Running, example_binary};
 
 use serde_json::json;
-use support::{Req, ScratchDir as TempDir, Via};
+use support::{Req, TempDir, Via};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,7 +32,7 @@ const SLACK: Duration = Duration::from_secs(4);
 
 /// A fresh directory of this test's, kept when the test fails.
 fn temp_dir(tag: &str) -> TempDir {
-    TempDir::new(&format!("login-deploy-{tag}"))
+    TempDir::named(&format!("login-deploy-{tag}"))
 }
 
 /// The `name` example with short timeouts (and, for `users`, a fresh SQLite file).

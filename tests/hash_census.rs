@@ -4,10 +4,9 @@
 //! memory store's. The login timing (`tests/timing_migrated.rs`) relies on it to know which kinds
 //! of hash a failed login must take as long as.
 
-#[path = "support/users_db.rs"]
-mod users_db;
-
+mod support;
 use std::collections::BTreeMap;
+use support::users_db;
 
 use login_users::password::{self, hash_prefix};
 use login_users::{MemoryStore, User, UserStore};

@@ -3,19 +3,8 @@
 //! write, read, refuse when repeated and clear the prefixed cookie; a prefixed name without
 //! `Secure` is a configuration error naming `secure_cookies`.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::binary;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -25,8 +14,7 @@ use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use login_users::{MemoryStore, UserStore, Users};
 use serde_json::json;
-use support::{Req, Res, Via};
-use users_db::TempDir;
+use support::{Req, Res, TempDir, Via};
 
 const SECRET: &str = "host-cookie-tests-secret-0123456789abcdef";
 const HOST_COOKIE: &str = "__Host-fastapiusersauth";
@@ -39,7 +27,7 @@ async fn users_app(cookie: &str) -> Via {
         .cookie_name(cookie)
         .build()
         .unwrap();
-    Via::http(example::app(users)).await
+    Via::http(users_example::app(users)).await
 }
 
 /// Registers a fresh user and logs in on the cookie backend; the answer.

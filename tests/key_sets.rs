@@ -5,13 +5,8 @@
 //!
 //! The keys are test-only (`tests/fixtures/keys/README.md`).
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::binary;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,8 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use binary::{Running, users_binary};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use support::{Req, Via};
-use users_db::TempDir;
+use support::{Req, TempDir, Via};
 use uuid::Uuid;
 
 const SECRET: &str = "key-sets-test-secret-0123456789abcdefghij";

@@ -1,9 +1,6 @@
 //! Every row of `shared/contract/login-http.md`, against the `login` example, in-process and over
 //! a real socket, plus the token attacks of the core issue.
 
-#[path = "../examples/login.rs"]
-#[allow(dead_code, missing_docs)]
-mod login_example;
 mod support;
 
 use axum::http::StatusCode;

@@ -15,8 +15,7 @@
 //! The PostgreSQL half needs `DATABASE_URL=postgres://…` and is `#[ignore]`d without it (run with
 //! `--include-ignored`; run so without the variable, it fails saying so).
 
-#[path = "support/users_db.rs"]
-mod users_db;
+mod support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -25,7 +24,8 @@ use std::str::FromStr;
 use login_users::{PostgresRefreshStore, PostgresStore, SqliteRefreshStore, SqliteStore, User, UserStore};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;
-use users_db::{FASTAPI_USERS_DB, PgSchema, TempDir};
+use support::TempDir;
+use support::users_db::{FASTAPI_USERS_DB, PgSchema};
 use uuid::Uuid;
 
 /// The versions of the three sets: the users', the access tokens', the refresh tokens'.

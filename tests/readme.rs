@@ -9,24 +9,21 @@
 //!   value of its `set-cookie`), and `<id>` the `id` of the first answer that has one (register);
 //! - another `eyJ…` (the reset token) taken from the server's stdout, where the example's mail
 //!   hook prints it;
-//! - `cargo run --release --example users --` run as the built `users` binary, on the same
+//! - `cargo run --release -p users-example --` run as the built `users` binary, on the same
 //!   database.
 //!
-//! Needs `curl` and `jq` (`.ci/run` installs them) and `cargo build --examples` (plain
-//! `cargo test` builds them).
+//! Needs `curl` and `jq` (`.ci/run` installs them) and the example binaries
+//! (`cargo build -p login-example -p users-example`).
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
+use support::binary;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use binary::{example_binary, free_port};
-#[allow(unused_imports)] // support/binary.rs reaches it as `super::Via`
-use support::{ScratchDir as TempDir, Via};
+use support::TempDir;
 
 const README: &str = include_str!("../README.md");
 const SECRET: &str = "readme-flow-secret-0123456789abcdefghijkl";
@@ -197,7 +194,7 @@ fn script(steps: &[Step], users_binary: &Path) -> String {
     for step in steps {
         let line = step.line;
         let mut command = step.command.replace(":8000", ":$PORT").replace(
-            "cargo run --release --example users --",
+            "cargo run --release -p users-example --",
             &quoted(&users_binary.display().to_string()),
         );
         out.push_str(&format!("echo {} >&2\n", quoted(&format!("$ {}", step.command))));
@@ -248,7 +245,7 @@ fn script(steps: &[Step], users_binary: &Path) -> String {
 
 /// A fresh directory of this test's, kept when the test fails.
 fn temp_dir(tag: &str) -> TempDir {
-    TempDir::new(&format!("login-readme-{tag}"))
+    TempDir::named(&format!("login-readme-{tag}"))
 }
 
 /// The example serving on `port`, stdout to `dir/stdout`; killed on drop.

@@ -1,13 +1,13 @@
 //! Redis over HTTP, on two instances sharing a SQLite user store and one Redis: FastAPI Users'
 //! `RedisStrategy` (opaque tokens) and Redis-kept JWT revocation. They need `REDIS_URL` (e.g.
-//! `redis://127.0.0.1:6379`); without it they say so and skip. Every test registers users with
+//! `redis://127.0.0.1:6379`) and are `#[ignore = "needs REDIS_URL"]`: run them with
+//! `-- --include-ignored` (without the variable they fail, naming it). Every test registers users with
 //! fresh random emails and only touches its own keys: the database is never flushed.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
+mod support;
 
-use std::io::Write;
+use support::TempDir;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -22,43 +22,21 @@ use uuid::Uuid;
 
 const SECRET: &str = "redis-tests-secret-0123456789abcdef0123";
 
-/// `REDIS_URL`, or `None` and a line saying the test is skipped.
-fn redis_url(test: &str) -> Option<String> {
-    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: REDIS_URL is not set (e.g. redis://127.0.0.1:6379); set it to run \
-             the Redis tests"
-        );
-    }
-    url
-}
-
 /// A fresh email, so tests never meet each other's users (or keys) in the shared Redis.
 fn email(name: &str) -> String {
     format!("{name}-{}@example.com", Uuid::new_v4().simple())
 }
 
 /// A SQLite database in a temporary directory, removed at the end.
-struct Db(std::path::PathBuf);
+struct Db(TempDir);
 
 impl Db {
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("redis-test-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(TempDir::new())
     }
 
     async fn store(&self) -> Arc<dyn UserStore> {
-        let url = format!("sqlite://{}", self.0.join("users.db").display());
-        Arc::new(SqliteStore::connect(&url).await.unwrap())
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        Arc::new(SqliteStore::connect(&self.0.db_url()).await.unwrap())
     }
 }
 
@@ -116,13 +94,11 @@ impl Instance {
             }
             Tokens::RevocableJwt => builder.revocation(Arc::new(redis)),
         };
-        Self::serve(example::app(builder.build().unwrap()), mail).await
+        Self::serve(users_example::app(builder.build().unwrap()), mail).await
     }
 
     async fn serve(app: Router, mail: Mailbox) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = support::serve(app).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -366,10 +342,9 @@ fn is_base64url(token: &str) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs REDIS_URL"]
 async fn redis_tokens_are_shared_by_two_instances() {
-    let Some(url) = redis_url("redis_tokens_are_shared_by_two_instances") else {
-        return;
-    };
+    let url = support::needs("REDIS_URL");
     let db = Db::new();
     let (a, b) = (
         Instance::on(&db, &url, Tokens::Redis).await,
@@ -487,10 +462,9 @@ async fn redis_tokens_are_shared_by_two_instances() {
 }
 
 #[tokio::test]
+#[ignore = "needs REDIS_URL"]
 async fn jwt_revocations_in_redis_are_shared_by_two_instances() {
-    let Some(url) = redis_url("jwt_revocations_in_redis_are_shared_by_two_instances") else {
-        return;
-    };
+    let url = support::needs("REDIS_URL");
     let db = Db::new();
     let (a, b) = (
         Instance::on(&db, &url, Tokens::RevocableJwt).await,

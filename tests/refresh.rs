@@ -1,20 +1,15 @@
 //! `shared/contract/tokens-http.md`, "Refresh tokens", over a real socket, on every place the
 //! families can live: `memory`, `sqlite` and `postgres` (the users' database; PostgreSQL from
 //! `DATABASE_URL`, a schema per test) and `redis` (the Redis of `REDIS_URL`, users on SQLite).
-//! Runs as `<store>::<name>`; a store whose service is not configured is skipped with a `SKIPPED`
-//! line.
+//! Runs as `<store>::<name>`; the `postgres` and `redis` ones are `#[ignore = "needs …"]` (run them
+//! with `-- --include-ignored`; without the variable they fail, naming it).
 //!
 //! Reuse detection counts the losers of a concurrent refresh as reuse (RFC 9700 §4.14 makes no
 //! exception): ten refreshes of one token at once get exactly one 200, and then the family is
 //! ended, the winner's tokens with it.
 
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros)]
-mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,12 +83,12 @@ struct Server {
 }
 
 impl Server {
-    async fn start(store: Store, test: &str) -> Option<Self> {
-        Self::start_with(store, REFRESH_TOKEN_LIFETIME, test).await
+    async fn start(store: Store) -> Self {
+        Self::start_with(store, REFRESH_TOKEN_LIFETIME).await
     }
 
     /// The `users` example's app with refresh tokens on (families living `lifetime`).
-    async fn start_with(store: Store, lifetime: Duration, test: &str) -> Option<Self> {
+    async fn start_with(store: Store, lifetime: Duration) -> Self {
         let hooks = Recorder::default();
         let (users, revocations, refresh, db): Stores = match store {
             Store::Memory => (
@@ -104,7 +99,7 @@ impl Server {
             ),
             Store::Sqlite | Store::Postgres => {
                 let kind = match store {
-                    Store::Postgres => StoreKind::postgres_or_skip(test)?,
+                    Store::Postgres => StoreKind::postgres(),
                     _ => StoreKind::Sqlite,
                 };
                 let db = TestDb::empty(&kind).await;
@@ -116,10 +111,7 @@ impl Server {
                 )
             }
             Store::Redis => {
-                let Ok(url) = std::env::var("REDIS_URL") else {
-                    support::skip(test, "REDIS_URL is not set (e.g. redis://127.0.0.1:6379)");
-                    return None;
-                };
+                let url = support::needs("REDIS_URL");
                 let redis = RedisStore::connect(&url).await.unwrap();
                 let db = TestDb::empty(&StoreKind::Sqlite).await;
                 (
@@ -139,12 +131,12 @@ impl Server {
             .build()
             .unwrap();
         let http = Via::http(users_example::app(users.clone())).await;
-        Some(Self {
+        Self {
             http,
             users,
             hooks,
             _db: db,
-        })
+        }
     }
 
     async fn send(&self, req: Req) -> Res {
@@ -229,13 +221,13 @@ fn assert_error(res: &Res, error: &str, context: &str) {
     assert_eq!(res.header("cache-control"), Some("no-store"), "{context}");
 }
 
-/// Runs each `async fn name(store: Store, test: &str)` as `<store>::<name>`.
+/// Runs each `async fn name(store: Store)` as `<store>::<name>`.
 macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
-        mod memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Memory, concat!("memory::", stringify!($name))).await } )* }
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Sqlite, concat!("sqlite::", stringify!($name))).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Postgres, concat!("postgres::", stringify!($name))).await } )* }
-        mod redis { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Redis, concat!("redis::", stringify!($name))).await } )* }
+        mod memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Memory).await } )* }
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::Store::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] #[ignore = "needs DATABASE_URL"] async fn $name() { super::$name(super::Store::Postgres).await } )* }
+        mod redis { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] #[ignore = "needs REDIS_URL"] async fn $name() { super::$name(super::Store::Redis).await } )* }
     };
 }
 
@@ -257,10 +249,8 @@ on_every_store!(
 
 /// `POST /auth/jwt/login` answers `{"access_token", "token_type": "bearer", "refresh_token",
 /// "expires_in": 3600}`; the refresh token is opaque, 256 random bits in base64url.
-async fn login_answers_a_refresh_token(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn login_answers_a_refresh_token(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("login").await;
     let body = server.login(&email, PASSWORD).await;
     let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
@@ -284,10 +274,8 @@ async fn login_answers_a_refresh_token(store: Store, test: &str) {
 
 /// A refresh answers 200 with a new access token and a new refresh token (rotation), with
 /// `Cache-Control: no-store`; the new access token works; the presented token is spent.
-async fn a_refresh_rotates_and_the_spent_token_is_refused(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn a_refresh_rotates_and_the_spent_token_is_refused(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("rotate").await;
     let login = server.login(&email, PASSWORD).await;
     let first = str_of(&login, "refresh_token");
@@ -323,10 +311,8 @@ async fn a_refresh_rotates_and_the_spent_token_is_refused(store: Store, test: &s
 /// Presenting a spent refresh token answers `invalid_grant` and ends its family: the token that
 /// replaced it, and every access token issued from the family, are refused. Another family of
 /// the same user (another device) keeps working. `on_refresh_reuse` is called.
-async fn reuse_ends_the_whole_family_and_only_it(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn reuse_ends_the_whole_family_and_only_it(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("reuse").await;
     let login = server.login(&email, PASSWORD).await;
     let device = server.login(&email, PASSWORD).await;
@@ -358,10 +344,8 @@ async fn reuse_ends_the_whole_family_and_only_it(store: Store, test: &str) {
 /// RFC 6749 §5.2: 400 `unsupported_grant_type` for another grant type, `invalid_request` for a
 /// missing one (or a missing token, a repeated parameter, a body that is not a form),
 /// `invalid_grant` for an unknown or malformed token. Never a 5xx.
-async fn bad_requests_get_rfc6749_errors(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn bad_requests_get_rfc6749_errors(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("errors").await;
     let login = server.login(&email, PASSWORD).await;
     let good = str_of(&login, "refresh_token");
@@ -453,10 +437,8 @@ async fn bad_requests_get_rfc6749_errors(store: Store, test: &str) {
 /// Ten refreshes of one token at once, as parallel requests on their own connections: exactly
 /// one 200, nine `invalid_grant`. The nine presented a spent token, which is reuse: the family
 /// ends, so the winner's refresh token and access token are refused too.
-async fn ten_concurrent_refreshes_have_one_winner(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn ten_concurrent_refreshes_have_one_winner(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("race").await;
     let login = server.login(&email, PASSWORD).await;
     let token = str_of(&login, "refresh_token").to_owned();
@@ -508,10 +490,8 @@ async fn ten_concurrent_refreshes_have_one_winner(store: Store, test: &str) {
 /// A logout with an access token ends its family: the family's refresh token answers
 /// `invalid_grant`, whether the access token came from the login or from a refresh. The user's
 /// other families keep working.
-async fn logout_ends_the_family(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn logout_ends_the_family(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("logout").await;
     // Logout with the login's own access token.
     let login = server.login(&email, PASSWORD).await;
@@ -551,10 +531,8 @@ async fn logout_ends_the_family(store: Store, test: &str) {
 
 /// A password change (`PATCH /users/me`, `PATCH /users/{id}`), a reset, a deactivation and a
 /// deletion each end every family of the user, on both backends.
-async fn every_change_ends_every_family(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn every_change_ends_every_family(store: Store) {
+    let server = Server::start(store).await;
     let admin_email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
     let mut admin = login_users::CreateUser::new(&admin_email, PASSWORD);
     admin.is_superuser = true;
@@ -642,10 +620,8 @@ async fn every_change_ends_every_family(store: Store, test: &str) {
 
 /// A family lives `REFRESH_TOKEN_LIFETIME` from its login, whatever the rotations: refreshed
 /// within it, then refused after it. The refresh cookie's `Max-Age` is the family's time left.
-async fn a_family_lives_its_lifetime_whatever_the_rotations(store: Store, test: &str) {
-    let Some(server) = Server::start_with(store, Duration::from_secs(3), test).await else {
-        return;
-    };
+async fn a_family_lives_its_lifetime_whatever_the_rotations(store: Store) {
+    let server = Server::start_with(store, Duration::from_secs(3)).await;
     let email = server.user("lifetime").await;
     let login = server.login(&email, PASSWORD).await;
     let started = std::time::Instant::now();
@@ -679,10 +655,8 @@ async fn a_family_lives_its_lifetime_whatever_the_rotations(store: Store, test: 
 /// `POST /auth/cookie/refresh` answers 204 with both cookies anew and spends the old one; it is
 /// CSRF-checked; a repeated refresh cookie is refused and cleared; the cookie logout clears
 /// both cookies and ends the family.
-async fn cookie_backend_refreshes_with_its_own_cookie(store: Store, test: &str) {
-    let Some(server) = Server::start(store, test).await else {
-        return;
-    };
+async fn cookie_backend_refreshes_with_its_own_cookie(store: Store) {
+    let server = Server::start(store).await;
     let email = server.user("cookie").await;
     let res = server
         .send(Req::post("/auth/cookie/login").form(&[("username", email.as_str()), ("password", PASSWORD)]))
@@ -820,7 +794,7 @@ async fn refresh_needs_revocable_jwts() {
 async fn refresh_tokens_are_stored_only_as_their_hash() {
     use login_users::{SqliteRefreshStore, SqliteStore, token_id};
 
-    let dir = users_db::TempDir::new();
+    let dir = support::TempDir::new();
     let store = SqliteStore::connect(&dir.db_url()).await.unwrap();
     let users = Users::builder(Arc::new(store.clone()))
         .throttle(Throttle::disabled())

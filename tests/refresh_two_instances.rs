@@ -3,24 +3,19 @@
 //! database (`pg::…`, no `REDIS_URL`) and in Redis (`redis::…`). A refresh token issued by one
 //! is rotated by the other, a reuse seen by one ends the family on both, a logout on one ends it
 //! for the other, and ten refreshes of one token split between the two have one winner. Needs
-//! `DATABASE_URL=postgres://…` (and `REDIS_URL` for the Redis half); without, the tests say so
-//! and skip.
+//! `DATABASE_URL=postgres://…` (and `REDIS_URL` for the Redis half): the tests are
+//! `#[ignore = "needs …"]`, run with `-- --include-ignored`, and fail naming the missing variable.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::{binary, users_db};
 
 use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use serde_json::{Value, json};
-use support::{Req, Res, Via};
-use users_db::{PgSchema, StoreKind, TempDir};
+use support::{Req, Res, TempDir, Via};
+use users_db::PgSchema;
 use uuid::Uuid;
 
 const SECRET: &str = "refresh-two-instances-secret-0123456789";
@@ -48,29 +43,17 @@ fn server(dir: &TempDir, name: &str, database_url: &str, redis: Option<&str>) ->
     Running::spawn(cmd, dir.0.join(format!("{name}.err")))
 }
 
-/// Both servers on one fresh schema (and Redis, for `redis`); `None` after a `SKIPPED` line.
-async fn pair(test: &str, redis: bool) -> Option<(PgSchema, TempDir, Running, Running)> {
-    let StoreKind::Postgres { url } = StoreKind::postgres_or_skip(test)? else {
-        return None;
-    };
-    let redis = if redis {
-        match std::env::var("REDIS_URL") {
-            Ok(redis) if !redis.is_empty() => Some(redis),
-            _ => {
-                support::skip(test, "REDIS_URL is not set (e.g. redis://127.0.0.1:6379)");
-                return None;
-            }
-        }
-    } else {
-        None
-    };
+/// Both servers on one fresh schema (and Redis, for `redis`).
+async fn pair(redis: bool) -> (PgSchema, TempDir, Running, Running) {
+    let url = support::postgres_url();
+    let redis = redis.then(|| support::needs("REDIS_URL"));
     let schema = PgSchema::create(&url).await;
     let sep = if url.contains('?') { '&' } else { '?' };
     let database_url = format!("{url}{sep}options[search_path]={}", schema.name());
     let dir = TempDir::new();
     let a = server(&dir, "a", &database_url, redis.as_deref());
     let b = server(&dir, "b", &database_url, redis.as_deref());
-    Some((schema, dir, a, b))
+    (schema, dir, a, b)
 }
 
 async fn login(http: &Via, email: &str) -> Value {
@@ -100,10 +83,8 @@ fn assert_invalid_grant(res: &Res, context: &str) {
     assert_eq!(res.json(), json!({ "error": "invalid_grant" }), "{context}");
 }
 
-async fn refresh_across_instances(test: &str, redis: bool) {
-    let Some((_schema, _dir, a, b)) = pair(test, redis).await else {
-        return;
-    };
+async fn refresh_across_instances(redis: bool) {
+    let (_schema, _dir, a, b) = pair(redis).await;
     let (a, b) = (a.via(), b.via());
     let email = format!("ann-{}@example.com", Uuid::new_v4().simple());
     let res = a
@@ -188,12 +169,14 @@ impl CloneVia for Via {
 
 /// Families in the PostgreSQL database both servers share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs DATABASE_URL"]
 async fn pg_refresh_reuse_and_logout_across_two_instances() {
-    refresh_across_instances("pg_refresh_reuse_and_logout_across_two_instances", false).await;
+    refresh_across_instances(false).await;
 }
 
 /// Families (and JWT revocations) in the Redis both servers share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs DATABASE_URL and REDIS_URL"]
 async fn redis_refresh_reuse_and_logout_across_two_instances() {
-    refresh_across_instances("redis_refresh_reuse_and_logout_across_two_instances", true).await;
+    refresh_across_instances(true).await;
 }

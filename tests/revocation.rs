@@ -1,15 +1,11 @@
 //! JWT revocation (which FastAPI Users and fastapi-login lack), over HTTP on each store that keeps
 //! it: a logout kills its token, a password change or reset kills every token issued before it,
 //! and two instances sharing a database see each other's revocations on their next request.
-//! The PostgreSQL runs need `DATABASE_URL=postgres://…`; without it they say so and skip.
+//! The PostgreSQL runs need `DATABASE_URL=postgres://…`: they are `#[ignore = "needs
+//! DATABASE_URL"]`, run with `-- --include-ignored`, and fail naming the variable without it.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +14,8 @@ use login_users::{
     MemoryRevocations, MemoryStore, RevocationStore, SqliteStore, User, UserHooks, UserStore, Users,
 };
 use serde_json::json;
-use support::{Req, Via};
-use users_db::{PgSchema, StoreKind, TempDir};
+use support::{Req, TempDir, Via};
+use users_db::PgSchema;
 
 const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
 
@@ -39,12 +35,9 @@ impl Db {
         Db::Sqlite(TempDir::new())
     }
 
-    /// A fresh schema on `DATABASE_URL`, or `None` (and a line saying why) without one.
-    async fn postgres(test: &str) -> Option<Self> {
-        let StoreKind::Postgres { url } = StoreKind::postgres_or_skip(test)? else {
-            return None;
-        };
-        Some(Db::Postgres(PgSchema::create(&url).await))
+    /// A fresh schema on `DATABASE_URL` (panics, naming it, without one).
+    async fn postgres() -> Self {
+        Db::Postgres(PgSchema::create(&support::postgres_url()).await)
     }
 
     /// One instance's stores on this database.
@@ -90,7 +83,7 @@ impl Instance {
             .build()
             .unwrap();
         Self {
-            http: Via::http(example::app(users)).await,
+            http: Via::http(users_example::app(users)).await,
             mail,
         }
     }
@@ -251,17 +244,15 @@ async fn sqlite_password_change_kills_older_tokens() {
 }
 
 #[tokio::test]
+#[ignore = "needs DATABASE_URL"]
 async fn postgres_logout_kills_that_token_only() {
-    if let Some(db) = Db::postgres("postgres_logout_kills_that_token_only").await {
-        logout_kills_that_token_only(db).await;
-    }
+    logout_kills_that_token_only(Db::postgres().await).await;
 }
 
 #[tokio::test]
+#[ignore = "needs DATABASE_URL"]
 async fn postgres_password_change_kills_older_tokens() {
-    if let Some(db) = Db::postgres("postgres_password_change_kills_older_tokens").await {
-        password_change_kills_older_tokens(db).await;
-    }
+    password_change_kills_older_tokens(Db::postgres().await).await;
 }
 
 #[tokio::test]
@@ -280,7 +271,7 @@ async fn a_fastapi_users_token_can_be_logged_out() {
         .secret(secret)
         .build()
         .unwrap();
-    let http = Via::http(example::app(users)).await;
+    let http = Via::http(users_example::app(users)).await;
     let token = tokens["users"]["admin"]["tokens"]["access"].as_str().unwrap();
     assert_eq!(
         http.send(Req::get("/users/me").bearer(token)).await.status,

@@ -11,20 +11,12 @@
 //!   killed (and, with FULL, the WAL is synced at each commit: a power loss too).
 //!
 //! Entry points are `<store>::<name>`: `memory` (`MemoryStore`), `sqlite` (a fresh file) and
-//! `postgres` (a schema of its own in the PostgreSQL of `DATABASE_URL`; skipped with a `SKIPPED`
-//! line on stderr when `DATABASE_URL` is not a `postgres://` URL). The binary's tests need
-//! `cargo build --example users` (plain `cargo test` builds it).
+//! `postgres` (a schema of its own in the PostgreSQL of `DATABASE_URL`; `#[ignore = "needs
+//! DATABASE_URL"]`, run with `-- --include-ignored`, failing without a `postgres://` URL). The
+//! binary's tests need `cargo build -p users-example`.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-#[allow(unused_macros, unused_imports)]
-mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
+use support::{binary, users_db};
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -36,8 +28,8 @@ use axum::http::StatusCode;
 use binary::{Running, users_binary};
 use login_users::{CreateUser, MemoryStore, SqliteStore, User, UserPatch, UserStore, Users};
 use serde_json::{Value, json};
-use support::{Req, Res, Via};
-use users_db::{PgSchema, StoreKind, TempDir, TestDb};
+use support::{Req, Res, TempDir, Via};
+use users_db::{PgSchema, StoreKind, TestDb};
 
 const SECRET: &str = "robustness-secret-0123456789abcdefghij";
 const PASSWORD: &str = "guinevere";
@@ -73,25 +65,21 @@ macro_rules! entry_points {
             )*
         }
 
-        /// On the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a line on
-        /// stderr) without a `postgres://` `DATABASE_URL`.
+        /// On the PostgreSQL of `DATABASE_URL`, in a schema per test.
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $any() {
-                    let test = concat!("postgres::", stringify!($any));
-                    if let Some(kind) = crate::users_db::StoreKind::postgres_or_skip(test) {
-                        super::$any(super::Store::Database(kind)).await;
-                    }
+                    let kind = crate::users_db::StoreKind::postgres();
+                    super::$any(super::Store::Database(kind)).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $db() {
-                    let test = concat!("postgres::", stringify!($db));
-                    if let Some(kind) = crate::users_db::StoreKind::postgres_or_skip(test) {
-                        super::$db(kind).await;
-                    }
+                    super::$db(crate::users_db::StoreKind::postgres()).await;
                 }
             )*
         }

@@ -6,17 +6,15 @@
 //! such change, whatever their lifetime; a reset token dies when the email changes.
 //!
 //! Runs as `<store>::<strategy>::<name>`: the stores `memory`, `sqlite` and `postgres` (the
-//! PostgreSQL of `DATABASE_URL`, a schema per test; skipped with a `SKIPPED` line without it), the
+//! PostgreSQL of `DATABASE_URL`, a schema per test), the
 //! strategies `jwt` (stateless: uniqueness only), `jwt_revocable` (revocation in the users'
 //! database), `jwt_redis` (revocation in the Redis of `REDIS_URL`), `database` (FastAPI Users'
-//! `accesstoken` table) and `redis` (FastAPI Users' Redis strategy).
+//! `accesstoken` table) and `redis` (FastAPI Users' Redis strategy). The runs on PostgreSQL or Redis
+//! are `#[ignore = "needs …"]`: run them with `-- --include-ignored` (they fail, naming the
+//! variable, without it).
 
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
+use support::users_db;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,20 +81,10 @@ struct Server {
     _db: Option<TestDb>,
 }
 
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            support::skip(test, "REDIS_URL is not set (e.g. redis://127.0.0.1:6379)");
-            None
-        }
-    }
-}
-
 impl Server {
-    /// `None` (after a `SKIPPED` line) when the store or strategy needs a service that is not
+    /// Panics, naming the variable, when the store or strategy needs a service that is not
     /// configured.
-    async fn start(store: Store, tokens: Tokens, test: &str) -> Option<Self> {
+    async fn start(store: Store, tokens: Tokens) -> Self {
         let mail = Mailbox::default();
         let (user_store, db): (Arc<dyn UserStore>, Option<TestDb>) = match store {
             Store::Memory => (Arc::new(MemoryStore::default()), None),
@@ -105,7 +93,7 @@ impl Server {
                 (Arc::clone(&db.store), Some(db))
             }
             Store::Postgres => {
-                let kind = StoreKind::postgres_or_skip(test)?;
+                let kind = StoreKind::postgres();
                 let db = TestDb::empty(&kind).await;
                 (Arc::clone(&db.store), Some(db))
             }
@@ -125,7 +113,7 @@ impl Server {
                 None
             }
             Tokens::JwtRedis => {
-                let redis = RedisStore::connect(&redis_url(test)?).await.unwrap();
+                let redis = RedisStore::connect(&support::needs("REDIS_URL")).await.unwrap();
                 builder = builder.revocation(Arc::new(redis));
                 None
             }
@@ -134,7 +122,7 @@ impl Server {
                 Some(Arc::new(DatabaseStrategy::new(db.access_tokens()).await.unwrap()))
             }
             Tokens::Redis => {
-                let redis = RedisStore::connect(&redis_url(test)?).await.unwrap();
+                let redis = RedisStore::connect(&support::needs("REDIS_URL")).await.unwrap();
                 Some(Arc::new(RedisStrategy::new(redis)))
             }
         };
@@ -155,14 +143,14 @@ impl Server {
             base: base.clone(),
             client: client.clone(),
         };
-        Some(Self {
+        Self {
             base,
             client,
             http,
             users,
             mail,
             _db: db,
-        })
+        }
     }
 
     async fn send(&self, req: Req) -> Res {
@@ -253,10 +241,8 @@ fn payload(token: &str) -> Value {
 
 /// Eight logins of one user at once, on both backends: eight different tokens, each working; a JWT
 /// carries `iat` and a `jti` of at least 128 random bits.
-async fn logins_at_once_get_tokens_of_their_own(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn logins_at_once_get_tokens_of_their_own(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let email = server.user("twins").await;
     let logins = (0..8).map(|i| {
         let (server, email) = (&server, &email);
@@ -318,10 +304,8 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
 
 /// A bearer logout ends that token only: the user's other bearer session and cookie session keep
 /// working; a cookie logout likewise; a login right after a logout gets a working token.
-async fn a_logout_ends_exactly_its_session(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn a_logout_ends_exactly_its_session(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let email = server.user("logout").await;
     let phone = server.bearer_login(&email, PASSWORD).await;
     let laptop = server.bearer_login(&email, PASSWORD).await;
@@ -365,10 +349,8 @@ async fn a_logout_ends_exactly_its_session(store: Store, tokens: Tokens, test: &
 /// A password change through `PATCH /users/me`, then through `PATCH /users/{id}`, then a reset,
 /// then a deactivation and reactivation, then a deletion: each ends every session that existed
 /// before it, at once, on both backends, and a login after it works.
-async fn every_change_ends_every_earlier_session_at_once(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn every_change_ends_every_earlier_session_at_once(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let admin = server.superuser().await;
     let email = server.user("changes").await;
     let mut password = PASSWORD.to_owned();
@@ -448,10 +430,8 @@ async fn every_change_ends_every_earlier_session_at_once(store: Store, tokens: T
 
 /// Logins with the old password race a password change: once the change has answered, no token
 /// any of them obtained works, whenever it was answered; a login with the new password works.
-async fn logins_racing_a_password_change_keep_no_session(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn logins_racing_a_password_change_keep_no_session(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let email = server.user("race").await;
     let token = server.bearer_login(&email, PASSWORD).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -506,10 +486,8 @@ async fn logins_racing_a_password_change_keep_no_session(store: Store, tokens: T
 
 /// An access token as FastAPI Users writes it (no `iat`, no `jti`), with a 24-hour lifetime: it
 /// works until the user's first password change, then never again (the JWT strategies).
-async fn fastapi_users_tokens_live_until_the_first_change(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn fastapi_users_tokens_live_until_the_first_change(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let email = server.user("legacy").await;
     let ours = server.bearer_login(&email, PASSWORD).await;
     let id = server.id_of(&ours).await;
@@ -542,10 +520,8 @@ async fn fastapi_users_tokens_live_until_the_first_change(store: Store, tokens: 
 }
 
 /// A reset token is bound to the address it was mailed to: once the email changed, it is refused.
-async fn a_reset_token_dies_when_the_email_changes(store: Store, tokens: Tokens, test: &str) {
-    let Some(server) = Server::start(store, tokens, test).await else {
-        return;
-    };
+async fn a_reset_token_dies_when_the_email_changes(store: Store, tokens: Tokens) {
+    let server = Server::start(store, tokens).await;
     let email = server.user("moving").await;
     let token = server.bearer_login(&email, PASSWORD).await;
     let res = server
@@ -571,21 +547,31 @@ async fn a_reset_token_dies_when_the_email_changes(store: Store, tokens: Tokens,
 // Entry points: store × strategy.
 // ---------------------------------------------------------------------------------------------
 
+/// `#[tokio::test]` entries of one store and strategy; `[ignore = "needs …"]` after the strategy
+/// when they need a service.
 macro_rules! entries {
     ($store:ident $tokens:ident: $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let test = concat!(module_path!(), "::", stringify!($name));
-                super::super::$name(super::super::Store::$store, super::super::Tokens::$tokens, test).await;
+                super::super::$name(super::super::Store::$store, super::super::Tokens::$tokens).await;
+            }
+        )*
+    };
+    ($store:ident $tokens:ident [$ignore:meta]: $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[$ignore]
+            async fn $name() {
+                super::super::$name(super::super::Store::$store, super::super::Tokens::$tokens).await;
             }
         )*
     };
 }
 
 macro_rules! revocable {
-    ($store:ident $tokens:ident) => {
-        entries! { $store $tokens:
+    ($store:ident $tokens:ident $([$ignore:meta])?) => {
+        entries! { $store $tokens $([$ignore])?:
             logins_at_once_get_tokens_of_their_own,
             a_logout_ends_exactly_its_session,
             every_change_ends_every_earlier_session_at_once,
@@ -611,29 +597,29 @@ mod sqlite {
         entries!(Sqlite JwtRevocable: fastapi_users_tokens_live_until_the_first_change);
     }
     mod jwt_redis {
-        revocable!(Sqlite JwtRedis);
-        entries!(Sqlite JwtRedis: fastapi_users_tokens_live_until_the_first_change);
+        revocable!(Sqlite JwtRedis [ignore = "needs REDIS_URL"]);
+        entries!(Sqlite JwtRedis [ignore = "needs REDIS_URL"]: fastapi_users_tokens_live_until_the_first_change);
     }
     mod database {
         revocable!(Sqlite Database);
     }
     mod redis {
-        revocable!(Sqlite Redis);
+        revocable!(Sqlite Redis [ignore = "needs REDIS_URL"]);
     }
 }
 
 mod postgres {
     mod jwt_revocable {
-        revocable!(Postgres JwtRevocable);
-        entries!(Postgres JwtRevocable: fastapi_users_tokens_live_until_the_first_change);
+        revocable!(Postgres JwtRevocable [ignore = "needs DATABASE_URL"]);
+        entries!(Postgres JwtRevocable [ignore = "needs DATABASE_URL"]: fastapi_users_tokens_live_until_the_first_change);
     }
     mod jwt_redis {
-        revocable!(Postgres JwtRedis);
+        revocable!(Postgres JwtRedis [ignore = "needs DATABASE_URL and REDIS_URL"]);
     }
     mod database {
-        revocable!(Postgres Database);
+        revocable!(Postgres Database [ignore = "needs DATABASE_URL"]);
     }
     mod redis {
-        revocable!(Postgres Redis);
+        revocable!(Postgres Redis [ignore = "needs DATABASE_URL and REDIS_URL"]);
     }
 }

@@ -1,15 +1,11 @@
 //! FastAPI Users' database token strategy over HTTP, on SQLite and PostgreSQL, with two instances
 //! sharing one database: opaque tokens in the `accesstoken` table, logout deletes the row, expired
 //! rows, password changes and deleted users kill tokens, JWTs and garbage are refused.
-//! The PostgreSQL runs need `DATABASE_URL=postgres://…`; without it they say so and skip.
+//! The PostgreSQL runs need `DATABASE_URL=postgres://…`: they are `#[ignore = "needs
+//! DATABASE_URL"]`, run with `-- --include-ignored`, and fail naming the variable without it.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
+mod support;
 
-use std::io::Write;
-use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,15 +15,15 @@ use login_users::{
     UserStore, Users,
 };
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use uuid::Uuid;
+use support::TempDir;
+use support::users_db::PgSchema;
 
 const SECRET: &str = "strategies-tests-secret-0123456789abcdef";
 
-/// A database both instances of a test share, dropped at the end.
+/// A database both instances of a test share, removed at the end.
 enum Db {
-    Sqlite(std::path::PathBuf),
-    Postgres { url: String, schema: String },
+    Sqlite(TempDir),
+    Postgres(PgSchema),
 }
 
 /// One instance's view of the database: its stores, and raw SQL for the checks.
@@ -38,72 +34,18 @@ enum Conn {
 
 impl Db {
     fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(format!("strategies-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Db::Sqlite(dir)
+        Db::Sqlite(TempDir::new())
     }
 
-    /// A fresh schema on `DATABASE_URL`, or `None` (and a line saying why) without one.
-    async fn postgres(test: &str) -> Option<Self> {
-        let url = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
-        let Some(url) = url else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: DATABASE_URL is not set to a postgres:// URL (set it, e.g. \
-                 postgres://postgres@127.0.0.1/test, to run the PostgreSQL half)"
-            );
-            return None;
-        };
-        let schema = format!("strat_{}", Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        Some(Db::Postgres { url, schema })
+    /// A fresh schema on `DATABASE_URL` (panics, naming it, without one).
+    async fn postgres() -> Self {
+        Db::Postgres(PgSchema::create(&support::postgres_url()).await)
     }
 
     async fn connect(&self) -> Conn {
         match self {
-            Db::Sqlite(dir) => {
-                let url = format!("sqlite://{}", dir.join("users.db").display());
-                Conn::Sqlite(Arc::new(SqliteStore::connect(&url).await.unwrap()))
-            }
-            Db::Postgres { url, schema } => {
-                let options = PgConnectOptions::from_str(url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                Conn::Postgres(Arc::new(PostgresStore::connect_with(options, url).await.unwrap()))
-            }
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        match self {
-            Db::Sqlite(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Db::Postgres { url, schema } => {
-                let (url, schema) = (url.clone(), schema.clone());
-                // Best effort, on a thread of its own: the test's runtime may be shutting down.
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(async {
-                        if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-                        }
-                    });
-                })
-                .join();
-            }
+            Db::Sqlite(dir) => Conn::Sqlite(Arc::new(SqliteStore::connect(&dir.db_url()).await.unwrap())),
+            Db::Postgres(schema) => Conn::Postgres(Arc::new(schema.store().await)),
         }
     }
 }
@@ -213,9 +155,7 @@ impl Res {
 
 impl Http {
     async fn serve(app: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = support::serve(app).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -265,7 +205,7 @@ impl Instance {
             .build()
             .unwrap();
         Self {
-            http: Http::serve(example::app(users.clone())).await,
+            http: Http::serve(users_example::app(users.clone())).await,
             users,
             conn,
         }
@@ -627,11 +567,9 @@ macro_rules! on_both {
         mod postgres {
             $(
                 #[tokio::test]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $scenario() {
-                    let name = concat!("postgres::", stringify!($scenario));
-                    if let Some(db) = super::Db::postgres(name).await {
-                        super::$scenario(db).await;
-                    }
+                    super::$scenario(super::Db::postgres().await).await;
                 }
             )*
         }

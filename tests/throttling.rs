@@ -9,10 +9,6 @@
 //! Time is a manual clock handed to the throttle, so nothing sleeps; passwords are hashed with the
 //! real argon2id parameters (the ceiling test checks 100 of them).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
-
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
@@ -147,7 +143,7 @@ impl App {
             .unwrap();
         users.create(CreateUser::new(USER, PASSWORD)).await.unwrap();
         Self {
-            router: example::app(users.clone()),
+            router: users_example::app(users.clone()),
             clock,
             mail,
             users,
@@ -592,13 +588,7 @@ async fn x_forwarded_for_is_ignored_unless_proxies_are_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_a_real_socket_the_peer_address_is_the_key() {
     let app = App::default().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let service = app
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let base = format!("http://{}", support::serve_with_peers(app.router.clone()).await);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let post = |password: &'static str| {
         client

@@ -7,11 +7,8 @@
 //! clients; the throttle is off for this app, since it is not what is measured (and would answer
 //! the repeated failures with 429 before any hashing). Prints the medians and their ratio.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
+mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,10 +68,8 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
         .build()
         .unwrap();
     users.create(CreateUser::new(KNOWN, PASSWORD)).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/auth/jwt/login", listener.local_addr().unwrap());
-    let service = example::app(users).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let addr = support::serve_with_peers(users_example::app(users)).await;
+    let url = format!("http://{addr}/auth/jwt/login");
 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     // Warm-up: connections, the dummy hash (made on first use), caches.

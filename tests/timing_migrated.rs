@@ -12,11 +12,8 @@
 //!
 //! A second test checks that the right password of a migrated user is not held back.
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
+mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,10 +94,8 @@ async fn server() -> Server {
     let mut inactive = CreateUser::new(INACTIVE, PASSWORD);
     inactive.is_active = false;
     users.create(inactive).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/auth/jwt/login", listener.local_addr().unwrap());
-    let service = example::app(users.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let addr = support::serve_with_peers(users_example::app(users.clone())).await;
+    let url = format!("http://{addr}/auth/jwt/login");
     Server {
         url,
         users,

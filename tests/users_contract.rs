@@ -7,21 +7,15 @@
 //! Every test taking a [`Setup`] runs on each store and token strategy (see
 //! [`on_each_store_and_strategy!`] at the end of the file), as `<store>::<strategy>::<name>`:
 //! the stores are `sqlite` (a fresh SQLite file) and `postgres` (a schema of its own in the
-//! PostgreSQL of `DATABASE_URL`, skipped with a `SKIPPED` line on stderr when `DATABASE_URL` is not
-//! a `postgres://` URL); the strategies of both login backends are `jwt` (stateless, FastAPI
-//! Users' default), `jwt_revocable` (revocation in the same database), `database` (opaque tokens
-//! in its `accesstoken` table) and `redis` (opaque tokens in the Redis of `REDIS_URL`, skipped with
-//! a `SKIPPED` line when it is not set). The few tests about the access token being a JWT run on
-//! the JWT strategies only. The `binary_*` tests run the built example on SQLite only.
+//! PostgreSQL of `DATABASE_URL`); the strategies of both login backends are `jwt` (stateless,
+//! FastAPI Users' default), `jwt_revocable` (revocation in the same database), `database` (opaque
+//! tokens in its `accesstoken` table) and `redis` (opaque tokens in the Redis of `REDIS_URL`). The
+//! runs on PostgreSQL or Redis are `#[ignore = "needs …"]`: `-- --include-ignored` runs them, and
+//! they fail, naming the variable, without it. The few tests about the access token being a JWT
+//! run on the JWT strategies only. The `binary_*` tests run the built example on SQLite only.
 
-#[path = "support/binary.rs"]
-mod binary;
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod users_example;
+use support::{binary, users_db};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -40,8 +34,8 @@ use login_users::{
     CreateUser, MemoryStore, SqliteStore, StoreError, User, UserHooks, UserPatch, UserStore, Users,
 };
 use serde_json::{Value, json};
-use support::{Req, Res, Via, now};
-use users_db::{Setup, TempDir, TestDb, TokenKind, on_each_store_and_strategy};
+use support::{Req, Res, TempDir, Via, now};
+use users_db::{Setup, TestDb, TokenKind, on_each_store_and_strategy};
 use uuid::Uuid;
 
 const SECRET: &str = "users-contract-secret-0123456789abcdef";

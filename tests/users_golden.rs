@@ -8,15 +8,11 @@
 //! elsewhere).
 //!
 //! The replay runs twice: `sqlite::…` on a copy of `users.sqlite`, and `postgres::…` on its users
-//! loaded into a schema of its own in the PostgreSQL of `DATABASE_URL` (skipped, with a `SKIPPED`
-//! line on stderr, when `DATABASE_URL` is not a `postgres://` URL).
+//! loaded into a schema of its own in the PostgreSQL of `DATABASE_URL` (`#[ignore = "needs
+//! DATABASE_URL"]`: `-- --include-ignored` runs it, and it fails without a `postgres://` URL).
 
-#[path = "../examples/users.rs"]
-#[allow(dead_code, missing_docs)]
-mod example;
 mod support;
-#[path = "support/users_db.rs"]
-mod users_db;
+use support::users_db;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -1020,7 +1016,10 @@ async fn users_example_replays_fastapi_users_golden_transcript(kind: StoreKind) 
         .hooks(mailbox.clone())
         .build()
         .unwrap();
-    let base = format!("http://{}", support::serve(example::app(users.clone())).await);
+    let base = format!(
+        "http://{}",
+        support::serve(users_example::app(users.clone())).await
+    );
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

@@ -6,11 +6,11 @@
 // request (the two cookies authenticate nobody), clear both cookies, and leave the attacker's
 // account untouched; logging in again then works as the victim.
 //
-//   cargo build -p login-examples --example users --example login
+//   cargo build -p users-example -p login-example
 //   npm ci --prefix tests/browser && node --test tests/browser/cookie_tossing.test.mjs
 //
 // CHROMIUM (default /usr/bin/chromium, Debian's `chromium`), EXAMPLES_DIR (default
-// target/debug/examples) and SCREENSHOTS (a folder; unset: none) change the defaults.
+// target/debug) and SCREENSHOTS (a folder; unset: none) change the defaults.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const EXAMPLES = process.env.EXAMPLES_DIR ?? path.join(ROOT, 'target/debug/examples');
+const EXAMPLES = process.env.EXAMPLES_DIR ?? path.join(ROOT, 'target/debug');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SCREENSHOTS;
 const HOST = '127.0.0.1';

@@ -19,5 +19,5 @@ fi
 
 # playwright-core never downloads a browser; it drives /usr/bin/chromium.
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
-cargo build -q -p login-examples --example users --example login
+cargo build -q -p users-example -p login-example
 node --test tests/browser/cookie_tossing.test.mjs

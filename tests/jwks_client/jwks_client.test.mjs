@@ -3,10 +3,10 @@
 // Ed25519, a P-256 and an RSA signing key, and for a rotated set whose old key still verifies.
 // It is also shown what it must refuse: a tampered token, and a token whose kid the set lacks.
 //
-//   cargo build -p login-examples --example users
+//   cargo build -p users-example
 //   npm ci --prefix tests/jwks_client && node --test tests/jwks_client/jwks_client.test.mjs
 //
-// EXAMPLES_DIR (default target/debug/examples) changes where the binary is taken from.
+// EXAMPLES_DIR (default target/debug) changes where the binary is taken from.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const EXAMPLES = process.env.EXAMPLES_DIR ?? path.join(ROOT, 'target/debug/examples');
+const EXAMPLES = process.env.EXAMPLES_DIR ?? path.join(ROOT, 'target/debug');
 const KEYS = path.join(ROOT, 'tests/fixtures/keys');
 const HOST = '127.0.0.1';
 const AUDIENCE = 'fastapi-users:auth';

@@ -10,5 +10,5 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get install -y -q nodejs npm >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }
 fi
 npm ci --prefix tests/jwks_client --no-audit --no-fund --loglevel=error
-cargo build -q -p login-examples --example users
+cargo build -q -p users-example
 node --test tests/jwks_client/jwks_client.test.mjs

@@ -8,24 +8,24 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::Via;
 
-/// `target/debug/examples/users`, next to this test's `target/debug/deps/<test>`.
+/// `target/debug/users`, the `users-example` package's binary, next to this test's
+/// `target/debug/deps/<test>`.
 pub fn users_binary() -> PathBuf {
     example_binary("users")
 }
 
-/// `target/debug/examples/<name>`, checked to be newer than every source it was built from.
+/// `target/debug/<name>`, the binary of the `<name>-example` package (`login`, `users`), checked to
+/// be newer than every source it was built from.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("the test runs from target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build --example {name}` (plain `cargo test` builds it too)",
+        "{} is missing: run `cargo build -p {name}-example`",
         bin.display()
     );
     // Cargo's dep-info lists every source file the binary was built from.
@@ -43,7 +43,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         .collect();
     assert!(
         stale.is_empty(),
-        "{} is older than {stale:?}: run `cargo build --example {name}`",
+        "{} is older than {stale:?}: run `cargo build -p {name}-example`",
         bin.display()
     );
     bin

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+pub mod users_db;
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -95,6 +98,17 @@ pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Binds `app` on a free loopback port and serves it in the background, each request carrying
+/// the peer's `ConnectInfo<SocketAddr>` (what the login throttle keys on), as the examples' server
+/// loop does.
+pub async fn serve_with_peers(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     addr
 }
 
@@ -257,27 +271,63 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// The value of the service variable `var` (`REDIS_URL`, `FASTAPI_USERS_PYTHON`, …) for a test
+/// marked `#[ignore = "needs <var>"]`, which `-- --include-ignored` runs. Panics, naming the
+/// variable, when it is unset or empty: such a test never passes without its service.
+pub fn needs(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{var} is not set: this test needs it (.ci/run sets it; see the README). Without the \
+             service, run the suite without `--include-ignored` and the test is reported ignored."
+        ),
+    }
+}
+
 /// Says on the process's stderr (not captured by the harness, so it shows in a passing run) that
-/// `test` did not run, and why.
+/// `test` did not run, and why. Only for data that is not committed and cannot be fetched (the
+/// Wycheproof vectors); a test that needs a service is `#[ignore = "needs …"]` and calls [`needs`].
 pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// `DATABASE_URL` for a test marked `#[ignore = "needs DATABASE_URL"]`: panics, naming the
+/// variable, unless it is a `postgres://` (or `postgresql://`) URL.
+pub fn postgres_url() -> String {
+    let url = needs("DATABASE_URL");
+    assert!(
+        url.starts_with("postgres://") || url.starts_with("postgresql://"),
+        "DATABASE_URL is `{url}`: this test needs a postgres:// URL, e.g. \
+         postgres://postgres@127.0.0.1:5432/test"
+    );
+    url
+}
+
 /// A fresh directory under the system's temp dir, for a test's databases, logs and scripts;
 /// removed on drop unless the test failed (then it is kept for a look).
-pub struct ScratchDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
-impl ScratchDir {
+impl TempDir {
+    /// `<temp dir>/login-tests-<uuid>`, created.
+    pub fn new() -> Self {
+        Self::named("login-tests")
+    }
+
     /// `<temp dir>/<prefix>-<uuid>`, created.
-    pub fn new(prefix: &str) -> Self {
+    pub fn named(prefix: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
+
+    /// `sqlite://<dir>/users.db`.
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("users.db").display())
+    }
 }
 
-impl Drop for ScratchDir {
+impl Drop for TempDir {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -285,7 +335,7 @@ impl Drop for ScratchDir {
     }
 }
 
-impl std::ops::Deref for ScratchDir {
+impl std::ops::Deref for TempDir {
     type Target = std::path::Path;
 
     fn deref(&self) -> &std::path::Path {

@@ -1,16 +1,11 @@
 //! The databases the users suites run on: a fresh SQLite file, or a schema of the test's own in
-//! the PostgreSQL of `DATABASE_URL` (`postgres://…`), each removed when the test ends. Without
-//! such a `DATABASE_URL`, the PostgreSQL half of a suite says on stderr that it was skipped. And
-//! the token strategies the contract suite runs on: plain JWT, JWT with revocation in the same
-//! database, the database strategy, and the Redis strategy on the Redis of `REDIS_URL` (skipped,
-//! saying so, without one).
-//!
-//! Included with `#[path]` by `users_contract.rs`, `users_golden.rs` and `two_instances.rs`.
-
-#![allow(dead_code)]
+//! the PostgreSQL of `DATABASE_URL` (`postgres://…`), each removed when the test ends. The
+//! PostgreSQL half of a suite is `#[ignore = "needs DATABASE_URL"]` (run it with
+//! `-- --include-ignored`; without the variable it fails, naming it). And the token strategies the
+//! contract suite runs on: plain JWT, JWT with revocation in the same database, the database
+//! strategy, and the Redis strategy on the Redis of `REDIS_URL` (ignored likewise).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -21,6 +16,8 @@ use login_users::{
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Connection};
 use uuid::Uuid;
+
+use super::TempDir;
 
 /// The database FastAPI Users 15 made (`make_fixtures.py`).
 pub const FASTAPI_USERS_DB: &str = concat!(
@@ -40,21 +37,18 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test$(($($tokio)*))?]
                 async fn $name() {
-                    super::$name($crate::users_db::StoreKind::Sqlite).await;
+                    super::$name($crate::support::users_db::StoreKind::Sqlite).await;
                 }
             )*
         }
 
-        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a
-        /// line on stderr) without a `postgres://` `DATABASE_URL`.
+        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test.
         mod postgres {
             $(
                 #[tokio::test$(($($tokio)*))?]
+                #[ignore = "needs DATABASE_URL"]
                 async fn $name() {
-                    let test = concat!("postgres::", stringify!($name));
-                    if let Some(kind) = $crate::users_db::StoreKind::postgres_or_skip(test) {
-                        super::$name(kind).await;
-                    }
+                    super::$name($crate::support::users_db::StoreKind::postgres()).await;
                 }
             )*
         }
@@ -67,9 +61,10 @@ pub(crate) use on_both_stores;
 /// `async fn <name>(kind: Setup)` of the contract suite: the stores `sqlite` and `postgres` (as
 /// [`on_both_stores!`]) times the token strategies of both login backends, `jwt` (stateless),
 /// `jwt_revocable` (revocation in the same database), `database` (the `accesstoken` table of the
-/// same database) and `redis` (the Redis of `REDIS_URL`; skipped with a line on stderr without
-/// one). The tests under `all` run on every strategy; those under `jwt_only`, which can only mean
-/// something when the access token is a JWT, on `jwt` and `jwt_revocable` only. The
+/// same database) and `redis` (the Redis of `REDIS_URL`). The PostgreSQL and Redis entries are
+/// `#[ignore = "needs …"]`. The tests under `all` run on every strategy; those under `jwt_only`,
+/// which can only mean something when the access token is a JWT, on `jwt` and `jwt_revocable`
+/// only. The
 /// `#[tokio::test(…)]` arguments go in parentheses after a name.
 ///
 /// The last argument, `postgres: [strategy, …]`, lists the strategies PostgreSQL runs (all four
@@ -81,27 +76,26 @@ macro_rules! on_each_store_and_strategy {
         mod sqlite {
             /// Stateless JWTs on both backends (FastAPI Users' default).
             mod jwt {
-                $crate::users_db::strategy_entries! { sqlite jwt: $all $jwt }
+                $crate::support::users_db::strategy_entries! { sqlite jwt []: $all $jwt }
             }
             /// JWTs revocable through the same SQLite database.
             mod jwt_revocable {
-                $crate::users_db::strategy_entries! { sqlite jwt_revocable: $all $jwt }
+                $crate::support::users_db::strategy_entries! { sqlite jwt_revocable []: $all $jwt }
             }
             /// Opaque tokens in the database's `accesstoken` table.
             mod database {
-                $crate::users_db::strategy_entries! { sqlite database: $all }
+                $crate::support::users_db::strategy_entries! { sqlite database []: $all }
             }
             /// Opaque tokens in the Redis of `REDIS_URL`.
             mod redis {
-                $crate::users_db::strategy_entries! { sqlite redis: $all }
+                $crate::support::users_db::strategy_entries! { sqlite redis [ignore = "needs REDIS_URL"]: $all }
             }
         }
 
-        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test; skipped (with a
-        /// line on stderr) without a `postgres://` `DATABASE_URL`.
+        /// The suite on the PostgreSQL of `DATABASE_URL`, in a schema per test.
         mod postgres {
             $(
-                $crate::users_db::postgres_strategy! { $pg_strategy: $all $jwt }
+                $crate::support::users_db::postgres_strategy! { $pg_strategy: $all $jwt }
             )*
         }
     };
@@ -115,25 +109,25 @@ macro_rules! postgres_strategy {
     (jwt: $all:tt $jwt:tt) => {
         /// Stateless JWTs on both backends (FastAPI Users' default).
         mod jwt {
-            $crate::users_db::strategy_entries! { postgres jwt: $all $jwt }
+            $crate::support::users_db::strategy_entries! { postgres jwt [ignore = "needs DATABASE_URL"]: $all $jwt }
         }
     };
     (jwt_revocable: $all:tt $jwt:tt) => {
         /// JWTs revocable through the same PostgreSQL schema.
         mod jwt_revocable {
-            $crate::users_db::strategy_entries! { postgres jwt_revocable: $all $jwt }
+            $crate::support::users_db::strategy_entries! { postgres jwt_revocable [ignore = "needs DATABASE_URL"]: $all $jwt }
         }
     };
     (database: $all:tt $jwt:tt) => {
         /// Opaque tokens in the schema's `accesstoken` table.
         mod database {
-            $crate::users_db::strategy_entries! { postgres database: $all }
+            $crate::support::users_db::strategy_entries! { postgres database [ignore = "needs DATABASE_URL"]: $all }
         }
     };
     (redis: $all:tt $jwt:tt) => {
         /// Opaque tokens in the Redis of `REDIS_URL`.
         mod redis {
-            $crate::users_db::strategy_entries! { postgres redis: $all }
+            $crate::support::users_db::strategy_entries! { postgres redis [ignore = "needs DATABASE_URL and REDIS_URL"]: $all }
         }
     };
 }
@@ -142,29 +136,32 @@ pub(crate) use postgres_strategy;
 
 /// The `#[tokio::test]` functions of one store and strategy, for
 /// [`on_each_store_and_strategy!`]: each calls the suite's function of its name (two modules up)
-/// with its [`Setup`], or says on stderr why it is skipped.
+/// with its [`Setup`]. The bracket after the strategy holds the entries' `ignore` attribute, if
+/// their services need one.
 #[allow(unused_macros)]
 macro_rules! strategy_entries {
-    ($store:ident $strategy:ident: $list:tt $($more:tt)+) => {
-        $crate::users_db::strategy_entries! { $store $strategy: $list }
-        $crate::users_db::strategy_entries! { $store $strategy: $($more)+ }
+    ($store:ident $strategy:ident $ignore:tt: $list:tt $($more:tt)+) => {
+        $crate::support::users_db::strategy_entries! { $store $strategy $ignore: $list }
+        $crate::support::users_db::strategy_entries! { $store $strategy $ignore: $($more)+ }
     };
-    ($store:ident $strategy:ident: [$($name:ident $(($($tokio:tt)*))?),* $(,)?]) => {
+    ($store:ident $strategy:ident []: [$($name:ident $(($($tokio:tt)*))?),* $(,)?]) => {
         $(
             #[tokio::test$(($($tokio)*))?]
             async fn $name() {
-                let test = concat!(
-                    stringify!($store),
-                    "::",
-                    stringify!($strategy),
-                    "::",
-                    stringify!($name)
-                );
                 let setup =
-                    $crate::users_db::Setup::or_skip(stringify!($store), stringify!($strategy), test);
-                if let Some(setup) = setup {
-                    super::super::$name(setup).await;
-                }
+                    $crate::support::users_db::Setup::new(stringify!($store), stringify!($strategy));
+                super::super::$name(setup).await;
+            }
+        )*
+    };
+    ($store:ident $strategy:ident [$ignore:meta]: [$($name:ident $(($($tokio:tt)*))?),* $(,)?]) => {
+        $(
+            #[tokio::test$(($($tokio)*))?]
+            #[$ignore]
+            async fn $name() {
+                let setup =
+                    $crate::support::users_db::Setup::new(stringify!($store), stringify!($strategy));
+                super::super::$name(setup).await;
             }
         )*
     };
@@ -182,22 +179,12 @@ pub enum StoreKind {
 }
 
 impl StoreKind {
-    /// PostgreSQL at `DATABASE_URL` if it is a `postgres://` (or `postgresql://`) URL; otherwise
-    /// `None`, after one line on stderr. The line is written to the process's stderr, not with
-    /// `eprintln!` (which the test harness captures), so it shows in a passing run's output.
-    pub fn postgres_or_skip(test: &str) -> Option<Self> {
-        match std::env::var("DATABASE_URL") {
-            Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Some(Self::Postgres { url })
-            }
-            _ => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED {test}: DATABASE_URL is not set to a postgres:// URL (set it, e.g. \
-                     postgres://postgres@127.0.0.1/test, to run the PostgreSQL half of the suite)"
-                );
-                None
-            }
+    /// PostgreSQL at `DATABASE_URL`, for a test marked `#[ignore = "needs DATABASE_URL"]`; panics,
+    /// naming the variable, when it is not a `postgres://` (or `postgresql://`) URL, so such a
+    /// test run without its database fails instead of passing.
+    pub fn postgres() -> Self {
+        Self::Postgres {
+            url: crate::support::postgres_url(),
         }
     }
 
@@ -225,19 +212,11 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
-    /// The Redis strategy on `REDIS_URL` if it is set; otherwise `None`, after one line on
-    /// stderr (the process's, as in [`StoreKind::postgres_or_skip`]).
-    pub fn redis_or_skip(test: &str) -> Option<Self> {
-        match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => Some(Self::Redis { url }),
-            _ => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED {test}: REDIS_URL is not set (set it, e.g. redis://127.0.0.1:6379, \
-                     to run the suite on the Redis token strategy)"
-                );
-                None
-            }
+    /// The Redis strategy on `REDIS_URL`, for a test marked `#[ignore = "needs REDIS_URL"]`;
+    /// panics, naming the variable, when it is unset.
+    pub fn redis() -> Self {
+        Self::Redis {
+            url: crate::support::needs("REDIS_URL"),
         }
     }
 
@@ -278,44 +257,22 @@ pub struct Setup {
 
 impl Setup {
     /// The store (`sqlite`, `postgres`) and strategy (`jwt`, `jwt_revocable`, `database`, `redis`)
-    /// named by an entry point's modules; `None`, after one line on stderr saying why, when
-    /// `DATABASE_URL` or `REDIS_URL` is missing for them.
-    pub fn or_skip(store: &str, strategy: &str, test: &str) -> Option<Self> {
+    /// named by an entry point's modules; panics, naming the variable, when `DATABASE_URL` or
+    /// `REDIS_URL` is missing for them (those entries are `#[ignore = "needs …"]`).
+    pub fn new(store: &str, strategy: &str) -> Self {
         let store = match store {
             "sqlite" => StoreKind::Sqlite,
-            "postgres" => StoreKind::postgres_or_skip(test)?,
-            other => panic!("{test}: no store `{other}`"),
+            "postgres" => StoreKind::postgres(),
+            other => panic!("no store `{other}`"),
         };
         let tokens = match strategy {
             "jwt" => TokenKind::Jwt,
             "jwt_revocable" => TokenKind::JwtRevocable,
             "database" => TokenKind::Database,
-            "redis" => TokenKind::redis_or_skip(test)?,
-            other => panic!("{test}: no token strategy `{other}`"),
+            "redis" => TokenKind::redis(),
+            other => panic!("no token strategy `{other}`"),
         };
-        Some(Self { store, tokens })
-    }
-}
-
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("users-tests-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    /// `sqlite://<dir>/users.db`.
-    pub fn db_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("users.db").display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        Self { store, tokens }
     }
 }
 

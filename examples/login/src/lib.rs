@@ -1,17 +1,14 @@
 //! fastapi-login's usage docs, written with this crate's macros.
 //!
-//! `cargo run --release --example login`, then:
+//! `cargo run --release -p login-example`, then:
 //! ```text
 //! curl -d username=johndoe@e.mail -d password=hunter2 localhost:8000/auth/token
 //! curl -H "Authorization: Bearer $TOKEN" localhost:8000/protected
 //! ```
 //! `PORT` sets the port (8000), `SECRET` the HS256 secret (at least 32 bytes; unset: a random one),
 //! `COOKIE_NAME` the cookie (`access-token`; `__Host-access-token` in production),
-//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60).
-
-#[path = "common/serve.rs"]
-#[allow(clippy::duplicate_mod)] // tests that include both examples load it twice
-mod serve;
+//! `HEADER_READ_TIMEOUT` and `IDLE_TIMEOUT` the connection timeouts (seconds; 10 and 60),
+//! `RUST_LOG` the log level (`info`).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -204,7 +201,10 @@ pub fn manager() -> Result<LoginManager, login_runtime::ConfigError> {
     let mut builder = Auth::builder();
     if std::env::var_os("SECRET").is_none() {
         tracing::warn!("SECRET is not set: using a random secret, so tokens die with this process");
-        builder = builder.secret(rand::random::<[u8; 32]>());
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret)
+            .map_err(|e| login_runtime::ConfigError::new("SECRET", format!("no random secret: {e}")))?;
+        builder = builder.secret(secret);
     }
     if let Ok(name) = std::env::var("COOKIE_NAME") {
         builder = builder.cookie(name);
@@ -213,19 +213,4 @@ pub fn manager() -> Result<LoginManager, login_runtime::ConfigError> {
         "cookie" => login_runtime::ConfigError::new("COOKIE_NAME", e.to_string()),
         _ => e,
     })
-}
-
-#[allow(dead_code)] // the tests include this file for `app` and do not call `main`
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
-    let manager = manager()?;
-    let timeouts = serve::Timeouts::from_env()?;
-    let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    tracing::info!("serving on http://{}", listener.local_addr()?);
-    serve::serve(listener, app(manager), timeouts).await?;
-    Ok(())
 }
