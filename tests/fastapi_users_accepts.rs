@@ -1,4 +1,4 @@
-//! FastAPI Users itself accepts the tokens this crate issues (`shared/contract/tokens-http.md`: the
+//! FastAPI Users itself accepts the tokens this crate issues (`docs/contract/tokens-http.md`: the
 //! extra claims `iat`, `jti`, `gen` and a reset token's `email` are ignored by FastAPI Users and
 //! PyJWT): access tokens of both backends, stateless and revocable, go through FastAPI Users 15's
 //! own `JWTStrategy.read_token`, a reset token through `BaseUserManager.reset_password` and a

@@ -1,4 +1,4 @@
-//! Every row of `shared/contract/login-http.md`, against the `login` example, in-process and over
+//! Every row of `docs/contract/login-http.md`, against the `login` example, in-process and over
 //! a real socket, plus the token attacks of the core issue.
 
 mod support;

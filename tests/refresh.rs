@@ -1,4 +1,4 @@
-//! `shared/contract/tokens-http.md`, "Refresh tokens", over a real socket, on every place the
+//! `docs/contract/tokens-http.md`, "Refresh tokens", over a real socket, on every place the
 //! families can live: `memory`, `sqlite` and `postgres` (the users' database; PostgreSQL from
 //! `DATABASE_URL`, a schema per test) and `redis` (the Redis of `REDIS_URL`, users on SQLite).
 //! Runs as `<store>::<name>`; the `postgres` and `redis` ones are `#[ignore = "needs …"]` (run them

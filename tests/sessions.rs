@@ -1,4 +1,4 @@
-//! `shared/contract/tokens-http.md`, "One token per session, exact revocation", on every store and
+//! `docs/contract/tokens-http.md`, "One token per session, exact revocation", on every store and
 //! every revocable token strategy, over a real socket: two logins in one millisecond get two
 //! tokens; a logout ends exactly its session; a password change, a reset, a deactivation and a
 //! deletion end every earlier session with no time window (no test here sleeps to the next second),

@@ -1,4 +1,4 @@
-//! Every row of `shared/contract/users-http.md`, against the `users` example's `app()` over a real
+//! Every row of `docs/contract/users-http.md`, against the `users` example's `app()` over a real
 //! socket on a fresh database per test: each success and each error, the token claims, the guards
 //! on an app's own routes, an existing FastAPI Users database with its hashes and tokens,
 //! concurrent registrations, the `create-user` CLI and the mail lines of the built binary, and the

@@ -1,5 +1,5 @@
 //! FastAPI Users' flow (register, login with bearer and cookie, profile, superusers, reset,
-//! verify), served on SQLite with the wire behaviour of `shared/contract/users-http.md`.
+//! verify), served on SQLite with the wire behaviour of `docs/contract/users-http.md`.
 //!
 //! ```text
 //! cargo run --release -p users-example                     # serves 127.0.0.1:8000, users.db
