@@ -335,6 +335,21 @@ fn run_block(needle: &str, example: &str) {
     );
 }
 
+/// The README's quickstart is `examples/login/examples/quickstart.rs`, which `cargo test` compiles.
+#[test]
+fn the_quickstart_is_the_compiled_example() {
+    const EXAMPLE: &str = include_str!("../examples/login/examples/quickstart.rs");
+    let start = README.find("## Quickstart").expect("a Quickstart section");
+    let (_, block) = README[start..]
+        .split_once("```rust\n")
+        .expect("a rust block in it");
+    let block = &block[..block.find("```\n").expect("the block's end")];
+    assert_eq!(
+        block, EXAMPLE,
+        "the README's quickstart and examples/login/examples/quickstart.rs differ"
+    );
+}
+
 #[test]
 fn the_users_flow_of_the_readme_works_verbatim() {
     run_block("/auth/register", "users");
