@@ -37,21 +37,24 @@ export FASTAPI_USERS_PYTHON="${FASTAPI_USERS_PYTHON:-$PWD/$venv/bin/python}"
 # target/debug/users), which `cargo test` does not build.
 echo "== cargo build -p login-example -p users-example"
 cargo build -p login-example -p users-example
-echo "== cargo test --workspace $* -- --include-ignored"
+harness=(--include-ignored)
+# Wycheproof's JWS vectors are not committed (no reachable registry ships them): without a copy,
+# their test is filtered out, which the harness reports as such, never as passed.
+wycheproof="${WYCHEPROOF_JWS:-tests/fixtures/wycheproof/json_web_signature_test.json}"
+if [ ! -f "$wycheproof" ]; then
+  echo "note: no Wycheproof JWS file at $wycheproof: wycheproof_json_web_signature_vectors is filtered out"
+  harness+=(--skip wycheproof_json_web_signature_vectors)
+fi
+echo "== cargo test --workspace $* -- ${harness[*]}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace "$@" -- --include-ignored 2>&1 | tee "$log"
+cargo test --workspace "$@" -- "${harness[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # Sum every harness's "test result:" line (unit, integration, doctests, trybuild): the true counts.
-read -r passed failed ignored < <(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { print p + 0, f + 0, i + 0 }' "$log")
-echo "tests: $passed passed, $failed failed, $ignored ignored"
-skipped=$(grep -c '^SKIPPED ' "$log" || true)
-if [ "$skipped" -gt 0 ]; then
-  echo "note: $skipped test(s) ran without their (uncommitted) data and said so:"
-  grep '^SKIPPED ' "$log"
-fi
+read -r passed failed ignored filtered < <(awk '/^test result:/ { p += $4; f += $6; i += $8; x += $12 } END { print p + 0, f + 0, i + 0, x + 0 }' "$log")
+echo "tests: $passed passed, $failed failed, $ignored ignored, $filtered filtered out"
 if [ "$passed" -eq 0 ]; then
   echo "no test result line: the summary cannot be trusted" >&2
   exit 1

@@ -284,14 +284,6 @@ pub fn needs(var: &str) -> String {
     }
 }
 
-/// Says on the process's stderr (not captured by the harness, so it shows in a passing run) that
-/// `test` did not run, and why. Only for data that is not committed and cannot be fetched (the
-/// Wycheproof vectors); a test that needs a service is `#[ignore = "needs …"]` and calls [`needs`].
-pub fn skip(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
 /// `DATABASE_URL` for a test marked `#[ignore = "needs DATABASE_URL"]`: panics, naming the
 /// variable, unless it is a `postgres://` (or `postgresql://`) URL.
 pub fn postgres_url() -> String {
