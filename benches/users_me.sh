@@ -57,6 +57,19 @@ else
   echo "# PostgreSQL at $PG_URL does not answer: its rows are skipped"
 fi
 
+# Registers a new user on the server at port $1, logs it in, checks its token reads /users/me;
+# prints the token, or fails.
+token_of() {
+  local email="bench-$RANDOM$RANDOM@example.com" token
+  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
+    "localhost:$1/auth/register" >/dev/null
+  token=$(curl -s -d "username=$email" -d password=bench-password "localhost:$1/auth/jwt/login" \
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] || return 1
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "localhost:$1/users/me")" = 200 ] || return 1
+  echo "$token"
+}
+
 printf '%-36s %12s %10s %10s %8s\n' configuration "req/s" "p50" "p99" errors
 status=0
 for row in "${configs[@]}"; do
@@ -66,12 +79,7 @@ for row in "${configs[@]}"; do
     BEARER_STRATEGY="$strategy" JWT_REVOCATION="$revocation" RUST_LOG=warn "$bin" >"$work/out" 2>"$work/err" &
   pid=$!
   for _ in $(seq 1 50); do curl -s "localhost:$PORT/x" >/dev/null 2>&1 && break; sleep 0.1; done
-  email="bench-$RANDOM$RANDOM@example.com"
-  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
-    "localhost:$PORT/auth/register" >/dev/null
-  token=$(curl -s -d "username=$email" -d password=bench-password "localhost:$PORT/auth/jwt/login" \
-    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-  if [ -z "$token" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "localhost:$PORT/users/me")" != 200 ]; then
+  if ! token=$(token_of "$PORT"); then
     echo "$name: the server did not serve /users/me (stderr below)" >&2; cat "$work/err" >&2; status=1
     kill "$pid"; wait "$pid" 2>/dev/null || true; continue
   fi
@@ -139,12 +147,7 @@ if [ "${FASTAPI_USERS:-1}" = 1 ]; then
     --log-level warning --no-access-log >"$work/out" 2>"$work/err" &
   pid=$!
   for _ in $(seq 1 100); do curl -s "localhost:$fu_port/x" >/dev/null 2>&1 && break; sleep 0.1; done
-  email="bench-$RANDOM$RANDOM@example.com"
-  curl -s -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
-    "localhost:$fu_port/auth/register" >/dev/null
-  token=$(curl -s -d "username=$email" -d password=bench-password "localhost:$fu_port/auth/jwt/login" \
-    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-  if [ -z "$token" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "localhost:$fu_port/users/me")" != 200 ]; then
+  if ! token=$(token_of "$fu_port"); then
     echo "FastAPI Users did not serve /users/me (stderr below)" >&2; cat "$work/err" >&2; status=1
   else
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$fu_port/users/me")
