@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::hmac_verifier::HmacVerifier;
 use crate::keys::KeySet;
 use crate::token::{AccessToken, Claims, MAX_EXP, TimedClaims, TokenError, now};
 
@@ -52,6 +53,9 @@ pub(crate) struct Codec {
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
     algorithm: Algorithm,
+    /// The single HMAC secret, keyed once: verifies what `decoding_key` would, without keying a
+    /// new HMAC per token.
+    hmac: Option<HmacVerifier>,
     /// The key set, when one replaces the single key: `kid` in, `kid` out, JWKS.
     key_set: Option<KeySet>,
     validation: Validation,
@@ -90,6 +94,13 @@ impl Codec {
                 (encoding, decoding, algorithm, Some(set))
             }
         };
+        let hmac = match key_set {
+            None => decoding_key
+                .try_get_as_bytes()
+                .ok()
+                .and_then(|secret| HmacVerifier::new(algorithm, secret)),
+            Some(_) => None,
+        };
         let mut validation = Validation::new(algorithm);
         let mut required = vec!["exp", "sub"];
         validation.validate_nbf = true;
@@ -108,6 +119,7 @@ impl Codec {
             encoding_key,
             decoding_key,
             algorithm,
+            hmac,
             key_set,
             validation,
             rules,
@@ -182,9 +194,15 @@ impl Codec {
         if token.len() > self.rules.max_token_len {
             return Err(TokenError::TooLong);
         }
-        let data = match &self.key_set {
-            None => decode::<T>(token, &self.decoding_key, validation)?,
-            Some(set) => {
+        let now = now();
+        let fast = self
+            .hmac
+            .as_ref()
+            .and_then(|hmac| hmac.decode::<T>(token, validation, now));
+        let data = match (fast, &self.key_set) {
+            (Some(verified), _) => verified?,
+            (None, None) => decode::<T>(token, &self.decoding_key, validation)?,
+            (None, Some(set)) => {
                 // The key the token names, by `kid`, and only for that key's own `alg`.
                 let header = jsonwebtoken::decode_header(token)?;
                 let key = set.verifying(header.kid.as_deref(), header.alg)?;
@@ -196,7 +214,6 @@ impl Codec {
         if data.header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
         }
-        let now = now();
         let leeway = self.rules.leeway;
         let iat = data.claims.iat();
         if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {

@@ -56,7 +56,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The layers, from the bottom: what a request carries (`transport`, `reader`'s types), the
-// token shapes (`token`) and keys (`keys`), the manager's parts (`codec`, `cookie`, `csrf`,
+// token shapes (`token`), keys (`keys`, `hmac_verifier`), the manager's parts (`codec`, `cookie`, `csrf`,
 // `rejection`, `cache`), the manager (`manager`), its builder (`config`), and the extractors on
 // top (`extract`, `csrf_guard`, `attach`). A module imports only from the layers below its own.
 mod attach;
@@ -68,6 +68,7 @@ mod csrf;
 mod csrf_guard;
 mod extract;
 mod guard;
+mod hmac_verifier;
 mod keys;
 mod loader;
 mod manager;
