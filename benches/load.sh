@@ -6,8 +6,10 @@
 #     minimal one (benches/minimal_server.rs: bearer only, decode with leeway 0, a HashMap lookup,
 #     a clone) and the fuller one (benches/handwritten_server.rs, which also issues tokens). All
 #     answer identically, then alternating wrk rounds; the throughput ratio to each (of the sums,
-#     and the median of the rounds' ratios); then instructions per request of each under callgrind,
-#     which do not move with the machine's load. With two or more
+#     and the median of the rounds' ratios) and the server's CPU time per request (from
+#     /proc/PID/stat: it still tells the servers apart when wrk's core is the bottleneck); then
+#     instructions per request of each under callgrind, which do not move with the machine's
+#     load. With two or more
 #     cores, servers run on core 0 and wrk on core 1 (taskset), so the load generator does not
 #     steal the server's core; PIN=0 turns that off.
 #  2. Login burst: p50/p99 of the `users` example's protected `/authenticated-route`, alone and
@@ -39,10 +41,14 @@ fi
 export SECRET=load-secret-load-secret-0123456789abcd RUST_LOG=warn
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-PORT=8195 "${server_cpu[@]}" "target/$dir/login" >"$work/login.log" 2>&1 &
-PORT=8196 "${server_cpu[@]}" "$floor" --serve >"$work/floor.log" 2>&1 &
-PORT=8194 "${server_cpu[@]}" "$floor" --serve >"$work/floor2.log" 2>&1 &  # the A/A control
-PORT=8193 "${server_cpu[@]}" "$minimal" --serve >"$work/minimal.log" 2>&1 &
+declare -A pid_of=()
+PORT=8195 "${server_cpu[@]}" "target/$dir/login" >"$work/login.log" 2>&1 & pid_of[8195]=$!
+PORT=8196 "${server_cpu[@]}" "$floor" --serve >"$work/floor.log" 2>&1 & pid_of[8196]=$!
+PORT=8194 "${server_cpu[@]}" "$floor" --serve >"$work/floor2.log" 2>&1 & pid_of[8194]=$!  # the A/A control
+PORT=8193 "${server_cpu[@]}" "$minimal" --serve >"$work/minimal.log" 2>&1 & pid_of[8193]=$!
+# CPU time a server has used (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 token_of() {  # port path username password
   for _ in $(seq 1 100); do
@@ -70,23 +76,28 @@ for port in 8196 8193; do
 done
 # Each round runs the crate, the minimal floor, the fuller floor and a second copy of the fuller
 # floor (an A/A control: the spread of its ratio is the noise of this machine), in a rotating order.
-crate_ratios=(); minimal_ratios=(); control_ratios=(); sum_crate=0; sum_floor=0; sum_control=0; sum_minimal=0
-printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s\n' round "crate req/s" p99 "minimal" p99 \
-  "floor req/s" p99 "copy req/s" p99 "/min" "/floor" "A/A"
+crate_ratios=(); minimal_ratios=(); control_ratios=(); cpu_ratios=(); sum_crate=0; sum_floor=0; sum_control=0; sum_minimal=0
+printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s %9s\n' round "crate req/s" p99 "minimal" p99 \
+  "floor req/s" p99 "copy req/s" p99 "/min" "/floor" "A/A" "cpu/min"
 for r in $(seq 1 "$ROUNDS"); do
-  declare -A rps=() p99=()
+  declare -A rps=() p99=() cpu=()
   ports=(8195 8193 8196 8194)
   for i in 0 1 2 3; do
     port=${ports[$(((i + r) % 4))]}
+    before=$(cpu_ticks "${pid_of[$port]}")
     read -r rps[$port] _ p99[$port] <<<"$(wrk_run -c"$CONNECTIONS" -d"${DURATION}s" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/protected")"
+    # The server's CPU time per request, in microseconds.
+    cpu[$port]=$(awk -v t="$(( $(cpu_ticks "${pid_of[$port]}") - before ))" -v us="$tick_us" -v r="${rps[$port]}" \
+      -v d="$DURATION" 'BEGIN {printf "%.3f", t * us / (r * d)}')
   done
   c=${rps[8195]} f=${rps[8196]} a=${rps[8194]} m=${rps[8193]}
   ratio=$(awk -v a="$c" -v b="$f" 'BEGIN {printf "%.3f", a / b}')
   minimal_ratio=$(awk -v a="$c" -v b="$m" 'BEGIN {printf "%.3f", a / b}')
   control=$(awk -v a="$a" -v b="$f" 'BEGIN {printf "%.3f", a / b}')
-  crate_ratios+=("$ratio"); minimal_ratios+=("$minimal_ratio"); control_ratios+=("$control")
-  printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s\n' "$r" "$c" "${p99[8195]}" "$m" "${p99[8193]}" \
-    "$f" "${p99[8196]}" "$a" "${p99[8194]}" "$minimal_ratio" "$ratio" "$control"
+  cpu_ratio=$(awk -v a="${cpu[8195]}" -v b="${cpu[8193]}" 'BEGIN {printf "%.3f", a / b}')
+  crate_ratios+=("$ratio"); minimal_ratios+=("$minimal_ratio"); control_ratios+=("$control"); cpu_ratios+=("$cpu_ratio")
+  printf '%-6s %12s %9s %12s %9s %12s %9s %12s %9s %7s %7s %7s %9s\n' "$r" "$c" "${p99[8195]}" "$m" "${p99[8193]}" \
+    "$f" "${p99[8196]}" "$a" "${p99[8194]}" "$minimal_ratio" "$ratio" "$control" "$cpu_ratio"
   sum_crate=$(awk -v a="$sum_crate" -v b="$c" 'BEGIN {print a + b}')
   sum_minimal=$(awk -v a="$sum_minimal" -v b="$m" 'BEGIN {print a + b}')
   sum_floor=$(awk -v a="$sum_floor" -v b="$f" 'BEGIN {print a + b}')
@@ -99,6 +110,7 @@ awk -v a="$sum_crate" -v b="$sum_floor" -v m="$(median "${crate_ratios[@]}")" \
   'BEGIN {printf "/protected throughput, crate / hand-written: %.3f (ratio of sums), %.3f (median of rounds)\n", a / b, m}'
 awk -v a="$sum_control" -v b="$sum_floor" -v m="$(median "${control_ratios[@]}")" \
   'BEGIN {printf "A/A control, hand-written copy / hand-written: %.3f (ratio of sums), %.3f (median of rounds)\n", a / b, m}'
+echo "/protected server CPU time per request, crate / minimal hand-written: $(median "${cpu_ratios[@]}") (median of rounds; lower is better)"
 kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
 
 # Instructions per request under callgrind: repeatable whatever else the machine does, unlike req/s.

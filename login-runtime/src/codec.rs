@@ -184,8 +184,8 @@ impl Codec {
     }
 
     /// Verifies `token` with `validation`, into `T`: the size limit first, jsonwebtoken's checks
-    /// (with the key a key set's `kid` names), then `crit`, a future `iat`, `exp`'s range and
-    /// the maximum lifetime.
+    /// (made by the keyed [`HmacVerifier`] for a single secret, with the key a key set's `kid`
+    /// names otherwise), then `crit`, a future `iat`, `exp`'s range and the maximum lifetime.
     pub(crate) fn decode_with<T: DeserializeOwned + TimedClaims>(
         &self,
         token: &str,
