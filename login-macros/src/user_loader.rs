@@ -1,4 +1,5 @@
-//! `#[user_loader]`: implements `UserLoader` and `LoadUser<S>` for the type the function returns.
+//! `#[user_loader]`: implements `UserLoader` for the type the function returns, naming the function
+//! as a type whose `LoaderFn` impl calls it; the runtime derives `LoadUser<S>` from the two.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -100,24 +101,31 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     // is reported there, once. (`type Error = <Output as LoaderOutput>::Error` reported it again
     // for the impl, and once more for the conversion.)
     let rt_at = paths.private_at(output.span());
-    let into_result = quote_spanned! {output.span()=> #rt_at::loader_result::<Self, _>(__output) };
+    let into_result = quote_spanned! {output.span()=> #rt_at::loader_result::<#user, _>(__output) };
 
+    // The function as a type: `User`'s one `UserLoader` impl names it, and its `LoaderFn` impl
+    // calls the function. `pub`, so a `pub` user type's impl does not leak a private type.
+    let function = format_ident!("__login_loader_{}", name);
     Ok(quote! {
         #func
 
-        impl #rt::UserLoader for #user {}
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, unreachable_pub)]
+        pub struct #function;
 
-        impl<__S> #rt::LoadUser<__S> for #user
+        impl #rt::UserLoader for #user {
+            type Function = #function;
+        }
+
+        impl<__S> #rt::LoaderFn<__S, #user> for #function
         where
             __S: ::core::marker::Send + ::core::marker::Sync,
             #(#bounds,)*
         {
-            type Error = #rt::BoxError;
-
-            fn load(
+            fn call(
                 __sub: &str,
                 __state: &__S,
-            ) -> impl #rt::Future<Output = #rt::Result<#rt::Option<Self>, Self::Error>> + ::core::marker::Send {
+            ) -> impl #rt::Future<Output = #rt::Result<#rt::Option<#user>, #rt::BoxError>> + ::core::marker::Send {
                 async move {
                     let __id = #parse_id;
                     #(#lets)*
@@ -157,15 +165,8 @@ pub(crate) fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
     let method = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)));
     let impls = user.filter(|user| !method && !generic(user)).map(|user| {
         quote! {
-            impl #rt::UserLoader for #user {}
-            impl<__S> #rt::LoadUser<__S> for #user {
-                type Error = #rt::BoxError;
-                fn load(
-                    _: &str,
-                    _: &__S,
-                ) -> impl #rt::Future<Output = #rt::Result<#rt::Option<Self>, Self::Error>> + ::core::marker::Send {
-                    async { #rt::macro_failed() }
-                }
+            impl #rt::UserLoader for #user {
+                type Function = #rt::MacroFailedLoader;
             }
         }
     });

@@ -5,8 +5,9 @@ use std::future::Future;
 /// A boxed error from a user loader.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Marks a type that has a `#[user_loader]`. Written by the macro; there is one per user type, so a
-/// second loader for the same type is a "conflicting implementations" error.
+/// Marks a type that has a `#[user_loader]`, and names the loader. Written by the macro; there is
+/// one per user type, so a second loader for the same type is one "conflicting implementations of
+/// trait `UserLoader`" error: [`LoadUser`] follows from this impl, so it cannot conflict too.
 #[diagnostic::on_unimplemented(
     message = "no `#[user_loader]` is registered for `{Self}`",
     label = "`{Self}` has no user loader",
@@ -16,12 +17,16 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
     note = "`#[protected]` takes the first argument as the user; if the user is another one, mark \
             it: `#[user] user: User`"
 )]
-pub trait UserLoader: Sized + Send + 'static {}
+pub trait UserLoader: Sized + Send + 'static {
+    /// The function `#[user_loader]` annotates, as the type the macro defines beside it; its
+    /// `LoaderFn` impl loads users of this type.
+    type Function;
+}
 
 /// Loads a user of this type from a token's subject, with the extras the loader takes from the
-/// axum state `S`. Written by `#[user_loader]`; implement it by hand only without the macros.
-// This message shows only when the type has no `LoadUser` impl at all: rustc reports a loader
-// argument the state lacks as the unmet `Arg: FromRef<S>` bound, never with this text.
+/// axum state `S`. Every [`UserLoader`] whose function can be called with the state `S` has it.
+// rustc reports a type without a loader as the unmet `UserLoader` bound behind the blanket impl,
+// and a loader argument the state lacks as the unmet `LoaderArgument<S>` bound of the function.
 #[diagnostic::on_unimplemented(
     message = "no `#[user_loader]` is registered for `{Self}`",
     label = "`{Self}` has no user loader (for the router state `{S}`)",
@@ -37,6 +42,28 @@ pub trait LoadUser<S>: UserLoader {
 
     /// Finds the user whose id is `sub`; `Ok(None)` when there is none (answered 401).
     fn load(sub: &str, state: &S) -> impl Future<Output = Result<Option<Self>, Self::Error>> + Send;
+}
+
+/// The function of a `#[user_loader]` for users of type `U`, as the type the macro defines beside it
+/// (`UserLoader::Function`): it loads a user with the extras it takes from the router state `S`.
+/// Written by the macro; not a public API.
+pub trait LoaderFn<S, U> {
+    /// Calls the function with `sub` and the state's extras.
+    fn call(sub: &str, state: &S) -> impl Future<Output = Result<Option<U>, BoxError>> + Send;
+}
+
+// The one impl of `LoadUser`: a second `#[user_loader]` for a type then conflicts with the first
+// only as a `UserLoader` impl, one error.
+impl<S, U> LoadUser<S> for U
+where
+    U: UserLoader,
+    U::Function: LoaderFn<S, U>,
+{
+    type Error = BoxError;
+
+    fn load(sub: &str, state: &S) -> impl Future<Output = Result<Option<Self>, Self::Error>> + Send {
+        <U::Function as LoaderFn<S, U>>::call(sub, state)
+    }
 }
 
 /// What a loader may return: `Option<User>` or `Result<Option<User>, E>`.

@@ -3,7 +3,7 @@
 
 pub use crate::extract::{Authenticated, Authorized};
 pub use crate::guard::{Admission, Guard, NoGuard, Requirements};
-pub use crate::loader::{BoxError, LoadUser, LoaderOutput, UserLoader};
+pub use crate::loader::{BoxError, LoadUser, LoaderFn, LoaderOutput, UserLoader};
 pub use crate::manager::LoginManager;
 pub use crate::{ConfigError, LoginManagerBuilder};
 pub use axum::extract::FromRef;
@@ -119,6 +119,17 @@ impl<S: Send + Sync, T> axum::extract::FromRequestParts<S> for MacroFailed<T> {
 
     async fn from_request_parts(_: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// The loader function of the stand-in `UserLoader` impl a `#[user_loader]` with an error emits,
+/// so `#[protected]` handlers of its user type add no error to the loader's one.
+pub struct MacroFailedLoader;
+
+impl<S, U> LoaderFn<S, U> for MacroFailedLoader {
+    #[allow(clippy::manual_async_fn)]
+    fn call(_: &str, _: &S) -> impl Future<Output = Result<Option<U>, BoxError>> + Send {
+        async { macro_failed() }
     }
 }
 
