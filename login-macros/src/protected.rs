@@ -319,7 +319,8 @@ fn guard_only(paths: &Paths, args: &Args, mut func: ItemFn) -> syn::Result<Token
     })
 }
 
-/// The guard type of the handler, and its definition when it asks more than a valid token.
+/// The guard type of the handler: `NoGuard`, a type of the runtime ([`type_guard`]), or a type
+/// defined beside the handler, returned with its definition.
 fn guard(paths: &Paths, args: &Args, func: &ItemFn, user_ty: &dyn ToTokens) -> (TokenStream, TokenStream) {
     let rt = paths.private();
     let needs_guard = !args.scopes.is_empty()
@@ -328,6 +329,9 @@ fn guard(paths: &Paths, args: &Args, func: &ItemFn, user_ty: &dyn ToTokens) -> (
         || args.reject.is_some();
     if !needs_guard {
         return (quote!(#rt::NoGuard), TokenStream::new());
+    }
+    if let Some(ty) = type_guard(&rt, args) {
+        return (ty, TokenStream::new());
     }
     let name = format_ident!("__login_guard_{}", func.sig.ident);
     let vis = &func.vis;
@@ -383,6 +387,42 @@ fn guard(paths: &Paths, args: &Args, func: &ItemFn, user_ty: &dyn ToTokens) -> (
         #(#const_checks)*
     };
     (quote!(#name), def)
+}
+
+/// Scopes in a guard written as types: as many as the runtime's `ScopeList` tuples hold.
+const TYPE_GUARD_SCOPES: usize = 8;
+
+/// The guard as a type of the runtime, `Require<(Text<..>, ..), Text<..>>`, when it asks only
+/// literal scopes and a redirect, each of at most 64 bytes: it needs no item beside the handler,
+/// so it works in an `impl` block too. Account flags, `reject` and constant scopes need the
+/// handler's own guard type.
+fn type_guard(rt: &TokenStream, args: &Args) -> Option<TokenStream> {
+    if !args.status.is_empty() || args.reject.is_some() || args.scopes.len() > TYPE_GUARD_SCOPES {
+        return None;
+    }
+    let scopes = args.scopes.iter().map(|scope| match scope {
+        Scope::Literal(lit) => text_type(rt, &lit.value()),
+        Scope::Const(_) => None,
+    });
+    let scopes = scopes.collect::<Option<Vec<_>>>()?;
+    let redirect = match &args.redirect {
+        Some(to) => text_type(rt, &to.value())?,
+        None => quote!(()),
+    };
+    Some(quote!(#rt::Require<(#(#scopes,)*), #redirect>))
+}
+
+/// `text` as the runtime's `Text<LEN, W0, W1, W2, W3>`: its bytes in four big-endian words.
+fn text_type(rt: &TokenStream, text: &str) -> Option<TokenStream> {
+    let bytes = text.as_bytes();
+    let mut padded = [0u8; 64];
+    padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    let words = padded.chunks_exact(16).map(|chunk| {
+        let word = u128::from_be_bytes(chunk.try_into().expect("16 bytes"));
+        syn::LitInt::new(&format!("{word:#x}"), proc_macro2::Span::call_site())
+    });
+    let len = bytes.len();
+    Some(quote!(#rt::Text<#len, #(#words),*>))
 }
 
 fn is_user_marker(attr: &syn::Attribute) -> bool {

@@ -2,7 +2,7 @@
 //! `::login_runtime::__private::…`, and only through here. Not a public API.
 
 pub use crate::extract::{Authenticated, Authorized};
-pub use crate::guard::{Admission, Guard, NoGuard, Requirements};
+pub use crate::guard::{Admission, Guard, NoGuard, Require, Requirements, Text};
 pub use crate::loader::{BoxError, LoadUser, LoaderFn, LoaderOutput, UserLoader};
 pub use crate::manager::LoginManager;
 pub use crate::{ConfigError, LoginManagerBuilder};

@@ -1,6 +1,9 @@
-//! An associated function with a guard: the guard is a type, which an `impl` block cannot hold.
+//! An associated function with `reject`: its guard is a type the macro defines beside the handler,
+//! which an `impl` block cannot hold (literal scopes and a redirect need none: see
+//! `pass/guard_in_impl.rs`).
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use login_runtime::{LoginManager, protected, user_loader};
 
@@ -11,10 +14,14 @@ async fn load_user(_id: &str) -> Option<User> {
     None
 }
 
+fn unauthorized() -> StatusCode {
+    StatusCode::UNAUTHORIZED
+}
+
 struct Api;
 
 impl Api {
-    #[protected(scopes("admin"))]
+    #[protected(reject = unauthorized)]
     async fn admin(_user: User) {}
 }
 
