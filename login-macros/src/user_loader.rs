@@ -152,28 +152,44 @@ pub(crate) fn fallback(args: &TokenStream, item: TokenStream) -> TokenStream {
         }
         ReturnType::Default => None,
     };
-    // Not for a method (an `impl` block cannot hold impls), nor for a user type that names the
-    // loader's own type parameters (not in scope here).
+    // Not for a user type that names the loader's own type parameters or `Self` (not in scope
+    // where the impl goes).
     let generic = |user: &Type| {
         let text = user.to_token_stream().to_string();
         let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
-        func.sig
-            .generics
-            .type_params()
-            .any(|p| words.contains(&p.ident.to_string().as_str()))
+        words.contains(&"Self")
+            || func
+                .sig
+                .generics
+                .type_params()
+                .any(|p| words.contains(&p.ident.to_string().as_str()))
     };
-    let method = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)));
-    let impls = user.filter(|user| !method && !generic(user)).map(|user| {
+    let impls = user.filter(|user| !generic(user)).map(|user| {
         quote! {
             impl #rt::UserLoader for #user {
                 type Function = #rt::MacroFailedLoader;
             }
         }
     });
+    // A method's impl goes in its body: an `impl` block cannot hold one beside it, and an impl
+    // holds wherever it is written.
+    let mut func = func;
+    let method = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let beside = match impls {
+        Some(impls) if method => {
+            let stmt = syn::parse_quote!({
+                #[allow(non_local_definitions)]
+                #impls
+            });
+            func.block.stmts.insert(0, stmt);
+            None
+        }
+        impls => impls,
+    };
     quote! {
         #[allow(dead_code)]
         #func
-        #impls
+        #beside
     }
 }
 
