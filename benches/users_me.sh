@@ -79,15 +79,16 @@ token_of() {
   echo "$token"
 }
 
-# wrk on GET /users/me of the server at port $1 with token $2: "req/s p50 p99 errors" (errors is
-# 0 or wrk's first error line).
+# wrk's output on stdin -> "req/s p50 p99 errors" (errors is 0 or wrk's first error line).
+wrk_stats() {
+  awk '/Requests\/sec/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+    /Non-2xx|Socket errors/ && !err {err = $0; gsub(" ", "_", err)}
+    END {print rps, p50, p99, (err ? err : "0")}'
+}
+# wrk on GET /users/me of the server at port $1 with token $2 -> wrk_stats.
 users_me() {
-  local out
-  out=$("${client_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $2" \
-    "http://127.0.0.1:$1/users/me")
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out")" \
-    "$(awk '$1=="99%" {print $2}' <<<"$out")" \
-    "$(awk '/Non-2xx|Socket errors/ {e=1; gsub(" ", "_"); print; exit} END {if(!e) print "0"}' <<<"$out")"
+  "${client_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $2" \
+    "http://127.0.0.1:$1/users/me" | wrk_stats
 }
 
 status=0
@@ -139,12 +140,9 @@ for row in "${refresh_configs[@]}"; do
     echo "$name: the logins gave no refresh tokens (stderr below)" >&2; cat "$work/refresh-tokens" "$work/err" >&2; status=1
     kill "$pid"; wait "$pid" 2>/dev/null || true; continue
   fi
-  out=$(REFRESH_TOKENS_FILE="$work/refresh-tokens" "${client_cpu[@]}" wrk -t"$CLIENTS" -c"$CLIENTS" -d"${DURATION}s" --latency \
-    -s benches/refresh.lua "http://127.0.0.1:$PORT/auth/jwt/refresh")
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/ {e=1; print; exit} END {if(!e) print "0"}' <<<"$out")
+  read -r rps p50 p99 errors <<<"$(REFRESH_TOKENS_FILE="$work/refresh-tokens" "${client_cpu[@]}" \
+    wrk -t"$CLIENTS" -c"$CLIENTS" -d"${DURATION}s" --latency -s benches/refresh.lua \
+    "http://127.0.0.1:$PORT/auth/jwt/refresh" | wrk_stats)"
   printf '%-36s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "${errors:0:8}"
   [ "$errors" = 0 ] || status=1
   kill "$pid"; wait "$pid" 2>/dev/null || true
